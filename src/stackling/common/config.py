@@ -1,0 +1,151 @@
+"""Typed configuration: one TOML file plus environment overrides.
+
+The configuration is a plain value passed to whatever needs it; there is no global
+config object. Environment variables override the file: ``STACKLING_<SECTION>__<KEY>``
+(double underscore between levels), e.g. ``STACKLING_IDENTITY__TOKEN_EXPIRATION=600``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "STACKLING_"
+SERVICES = ("identity", "compute", "image", "network", "volume", "object-store")
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "stackling"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=0, le=65535)
+    # Base URL clients use to reach us (goes into the catalog). Derived from host/port if unset.
+    public_url: str | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class DatabaseConfig(_Section):
+    # SQLAlchemy URL template; "{service}" and "{data_dir}" are substituted.
+    url: str = "sqlite+aiosqlite:///{data_dir}/{service}.sqlite"
+    echo: bool = False
+
+
+class BusConfig(_Section):
+    # "memory://" for the in-process bus, "amqp://user:pass@host:5672/vhost" for RabbitMQ.
+    url: str = "memory://"
+    call_timeout: float = Field(default=60.0, gt=0)
+
+
+class IdentityConfig(_Section):
+    token_expiration: int = Field(default=3600, ge=60)
+    allow_expired_window: int = Field(default=172800, ge=0)
+    max_active_keys: int = Field(default=3, ge=2)
+    key_repository: Path | None = None  # default: <data_dir>/fernet-keys
+    password_hash_rounds: int = Field(default=12, ge=4, le=31)
+    lockout_failure_attempts: int | None = Field(default=6, ge=1)
+    lockout_duration: int = Field(default=1800, ge=1)
+    max_password_length: int = Field(default=4096, ge=8)
+    # Per-process cache of computed role sets; bounded staleness across processes.
+    cache_ttl: float = Field(default=2.0, ge=0)
+    policy_file: Path | None = None
+
+
+class AuthConfig(_Section):
+    """How non-identity services validate tokens (the keystonemiddleware part)."""
+
+    cache_ttl: float = Field(default=300.0, ge=0)
+    cache_size: int = Field(default=10000, ge=0)
+
+
+class LogConfig(_Section):
+    level: str = "INFO"
+    json_format: bool = Field(default=False, alias="json")
+
+
+class Config(_Section):
+    data_dir: Path = Field(default_factory=default_data_dir)
+    region: str = "RegionOne"
+    virt: Literal["qemu", "fake"] = "fake"
+    dataplane: Literal["linuxbridge", "noop"] = "noop"
+    policy_file: Path | None = None
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    bus: BusConfig = Field(default_factory=BusConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    def database_url(self, service: str) -> str:
+        return self.database.url.format(service=service.replace("-", "_"), data_dir=self.data_dir)
+
+    def public_url(self) -> str:
+        if self.api.public_url:
+            return self.api.public_url.rstrip("/")
+        host = self.api.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.api.port}"
+
+    def key_repository(self) -> Path:
+        return self.identity.key_repository or (self.data_dir / "fernet-keys")
+
+
+def _set_path(tree: dict[str, Any], keys: list[str], value: str) -> None:
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"config key {'.'.join(keys)} conflicts with a scalar")
+        node = child
+    node[keys[-1]] = value
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
+        if keys:
+            _set_path(tree, keys, value)
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build a Config from (in rising priority) defaults, a TOML file, env, explicit overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    data = _merge(data, env_overrides(env if env is not None else {}))
+    if overrides:
+        data = _merge(data, overrides)
+    return Config.model_validate(data)
