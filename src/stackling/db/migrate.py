@@ -46,4 +46,5 @@ async def current(engine: AsyncEngine, version_table: str) -> str | None:
 
 
 def head(script_location: Path, version_table: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(script_location, version_table)).get_current_head()
+    scripts = ScriptDirectory.from_config(alembic_config(script_location, version_table))
+    return scripts.get_current_head()

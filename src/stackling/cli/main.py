@@ -1,0 +1,109 @@
+"""The one ``stackling`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from stackling.common.config import Config, default_data_dir, load_config
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"state directory (default {default_data_dir()})")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML config file (default DATA_DIR/stackling.toml if present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stackling",
+                                     description="An OpenStack-compatible cloud in one command.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the all-in-one cloud in the foreground")
+    _common(up)
+    up.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=None, help="listen port (default 8780)")
+    up.add_argument("--virt", choices=["qemu", "fake"], default=None)
+    up.add_argument("--dataplane", choices=["linuxbridge", "noop"], default=None)
+
+    serve = sub.add_parser("serve", help="run one service's API (split deployment)")
+    _common(serve)
+    serve.add_argument("service", choices=["identity"])
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+
+    status = sub.add_parser("status", help="report each service's health")
+    _common(status)
+
+    db = sub.add_parser("db", help="database maintenance")
+    _common(db)
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="run migrations to the newest schema")
+
+    ident = sub.add_parser("identity", help="identity maintenance")
+    _common(ident)
+    ident_sub = ident.add_subparsers(dest="identity_command", required=True)
+    ident_sub.add_parser("rotate-keys", help="rotate the Fernet token keys")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides: dict[str, object] = {}
+    if args.data_dir is not None:
+        overrides["data_dir"] = str(args.data_dir.expanduser().resolve())
+    api: dict[str, object] = {}
+    if getattr(args, "host", None):
+        api["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        api["port"] = args.port
+    if api:
+        overrides["api"] = api
+    for name in ("virt", "dataplane"):
+        if getattr(args, name, None):
+            overrides[name] = getattr(args, name)
+    env = dict(os.environ)
+    path = args.config
+    if path is None:
+        data_dir = Path(str(overrides.get("data_dir") or env.get("STACKLING_DATA_DIR") or
+                            default_data_dir()))
+        candidate = data_dir / "stackling.toml"
+        path = candidate if candidate.exists() else None
+    return load_config(path, env, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except Exception as exc:  # a config error is the user's to fix: say it plainly
+        print(f"stackling: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "up":
+        from stackling.cli.up import run_up
+
+        return asyncio.run(run_up(config))
+    if args.command == "serve":
+        from stackling.cli.up import run_serve
+
+        return asyncio.run(run_serve(config, args.service))
+    if args.command == "status":
+        from stackling.cli.status import run_status
+
+        return asyncio.run(run_status(config))
+    if args.command == "db":
+        from stackling.cli.maintenance import db_upgrade
+
+        return asyncio.run(db_upgrade(config))
+    if args.command == "identity":
+        from stackling.cli.maintenance import rotate_keys
+
+        return rotate_keys(config)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

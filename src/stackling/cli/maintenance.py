@@ -1,0 +1,25 @@
+"""``stackling db upgrade`` and ``stackling identity rotate-keys``."""
+
+from __future__ import annotations
+
+from stackling.common.config import Config
+from stackling.identity.service.fernet import KeyRepository
+from stackling.identity.service.identity import Identity
+
+
+async def db_upgrade(config: Config) -> int:
+    identity = Identity(config)
+    try:
+        await identity.start()
+    finally:
+        await identity.close()
+    print("identity: database at the newest schema")
+    return 0
+
+
+def rotate_keys(config: Config) -> int:
+    repo = KeyRepository(config.key_repository(), config.identity.max_active_keys)
+    repo.setup()
+    primary = repo.rotate()
+    print(f"rotated fernet keys in {repo.path}: primary key is now {primary}")
+    return 0

@@ -1,0 +1,154 @@
+"""``stackling up``: compose every service into one process on one port, and run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from stackling.cli import cloudsyaml
+from stackling.common.config import Config
+from stackling.common.ids import new_secret
+from stackling.common.logging import configure_logging
+from stackling.identity.api.app import create_app as create_identity_app
+from stackling.identity.service.bootstrap import Account, CatalogEntry, bootstrap
+from stackling.identity.service.identity import Identity
+
+UNAVAILABLE = {
+    ("virt", "qemu"): "--virt qemu: the QEMU driver is not in this release yet; use --virt fake",
+    ("dataplane", "linuxbridge"): "--dataplane linuxbridge: the Linux bridge data plane is not "
+                                  "in this release yet; use --dataplane noop",
+}
+
+
+def say(message: str) -> None:
+    print(f"stackling: {message}", file=sys.stderr, flush=True)
+
+
+def check_choices(config: Config) -> str | None:
+    for (name, value), message in UNAVAILABLE.items():
+        if getattr(config, name) == value:
+            return message
+    return None
+
+
+def catalog_for(config: Config) -> list[CatalogEntry]:
+    base = config.public_url()
+    return [CatalogEntry("identity", "keystone", f"{base}/identity", "Identity (stackling)")]
+
+
+async def _health(identity: Identity) -> dict[str, str]:
+    from sqlalchemy import text
+
+    try:
+        async with identity.store.read() as session:
+            await session.execute(text("SELECT 1"))
+        return {"identity": "ok"}
+    except Exception as exc:  # report, don't crash the health endpoint
+        return {"identity": f"error: {type(exc).__name__}"}
+
+
+def build_root_app(identity: Identity, config: Config) -> Starlette:
+    identity_app = create_identity_app(identity, config.identity.policy_file or
+                                       config.policy_file)
+
+    async def health(request: Request) -> JSONResponse:
+        services = await _health(identity)
+        ok = all(v == "ok" for v in services.values())
+        return JSONResponse({"status": "ok" if ok else "degraded", "services": services},
+                            status_code=200 if ok else 503)
+
+    async def index(request: Request) -> JSONResponse:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({"stackling": {"services": {
+            "identity": f"{base}/identity"}}})
+
+    from stackling.web.metrics import metrics_app
+
+    return Starlette(routes=[
+        Route("/", index),
+        Route("/healthz", health),
+        Mount("/metrics", metrics_app()),
+        Mount("/identity", identity_app),
+    ])
+
+
+async def prepare(config: Config) -> Identity:
+    """Migrate, bootstrap and write clouds.yaml. Returns the started identity service."""
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    say(f"data dir {config.data_dir}")
+    identity = Identity(config)
+    say("identity: migrating database")
+    await identity.start()
+    clouds = config.data_dir / "clouds.yaml"
+    passwords = cloudsyaml.read_passwords(clouds)
+    fresh = passwords is None
+    if passwords is None:
+        passwords = {"admin": new_secret(18), "demo": new_secret(18)}
+    say("identity: bootstrapping region, domain, projects, users, catalog"
+        if fresh else "identity: reusing existing state")
+    await bootstrap(identity.store, identity.hasher, region=config.region,
+                    catalog=catalog_for(config), accounts=[
+                        Account("admin", "admin", "admin",
+                                passwords["admin"] if fresh else None, system=True),
+                        Account("demo", "demo", "member", passwords["demo"] if fresh else None),
+                    ])
+    cloudsyaml.write(clouds, f"{config.public_url()}/identity", config.region, passwords)
+    return identity
+
+
+def _write_runfile(config: Config) -> Path:
+    runfile = config.data_dir / "run.json"
+    runfile.write_text(json.dumps({"pid": os.getpid(), "url": config.public_url(),
+                                   "host": config.api.host, "port": config.api.port}))
+    return runfile
+
+
+async def serve_app(app: Starlette, config: Config) -> None:
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=config.api.host, port=config.api.port, log_config=None, access_log=False,
+        lifespan="off", server_header=False, proxy_headers=True, forwarded_allow_ips="*",
+    ))
+    await server.serve()
+
+
+async def run_up(config: Config) -> int:
+    configure_logging(config.log.level, config.log.json_format)
+    problem = check_choices(config)
+    if problem:
+        say(problem)
+        return 2
+    async with AsyncExitStack() as stack:
+        identity = await prepare(config)
+        stack.push_async_callback(identity.close)
+        app = build_root_app(identity, config)
+        runfile = _write_runfile(config)
+        stack.callback(runfile.unlink, missing_ok=True)
+        clouds = config.data_dir / "clouds.yaml"
+        say(f"serving on {config.public_url()} (identity at /identity)")
+        print(f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=stackling", flush=True)
+        await serve_app(app, config)
+    say("stopped")
+    return 0
+
+
+async def run_serve(config: Config, service: str) -> int:
+    """Split deployment: one service's API alone (no bootstrap beyond migrations)."""
+    configure_logging(config.log.level, config.log.json_format)
+    identity = Identity(config)
+    await identity.start()
+    try:
+        app = create_identity_app(identity, config.identity.policy_file or config.policy_file)
+        say(f"{service} serving on {config.public_url()}")
+        await serve_app(Starlette(routes=[Mount("/identity", app)]), config)
+    finally:
+        await identity.close()
+    return 0

@@ -1,0 +1,25 @@
+"""The identity ASGI app (mounted at ``/identity`` in the all-in-one cloud)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from stackling.identity.api import tokens, versions
+from stackling.identity.policies import default_rules
+from stackling.identity.service.identity import Identity
+from stackling.web.app import create_service_app
+from stackling.web.errors import keystone_error
+from stackling.web.policy import PolicyEnforcer
+
+ROUTERS = [versions.router, tokens.router]
+
+
+def create_app(svc: Identity, policy_file: Path | None = None) -> FastAPI:
+    enforcer = PolicyEnforcer(default_rules(), policy_file)
+    return create_service_app(
+        "identity", ROUTERS, formatter=keystone_error, validator=svc,
+        max_body_bytes=svc.config.api.max_body_bytes,
+        state={"identity": svc, "enforcer": enforcer},
+    )

@@ -1,0 +1,75 @@
+"""Helpers every identity route uses: the service object, the caller, policy, JSON I/O."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+
+from stackling.common.context import RequestContext
+from stackling.common.errors import ValidationError
+from stackling.identity.service.identity import Identity
+from stackling.web.auth import request_context
+
+
+def identity(request: Request) -> Identity:
+    svc: Identity = request.app.state.identity
+    return svc
+
+
+async def caller(request: Request) -> RequestContext:
+    return await request_context(request)
+
+
+async def authorize(request: Request, rule: str, target: dict[str, Any] | None = None,
+                    ctx: RequestContext | None = None) -> RequestContext:
+    """Authenticate the caller and check ``rule`` against ``target`` (403 on refusal)."""
+    ctx = ctx or await caller(request)
+    request.app.state.enforcer.authorize(rule, target or {}, ctx.credentials())
+    return ctx
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        raise ValidationError("The request you have made requires a valid body.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("Malformed request body: the body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise ValidationError("Malformed request body: expected a JSON object.")
+    return body
+
+
+def require_object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None:
+        raise ValidationError(f"Invalid input for field '{key}': '{key}' is a required "
+                              "property")
+    if not isinstance(value, dict):
+        raise ValidationError(f"Invalid input for field '{key}': expected an object.")
+    return value
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
+                    headers=headers, media_type="application/json")
+
+
+def base_url(request: Request) -> str:
+    """The identity root as the client sees it (honours X-Forwarded-*)."""
+    from stackling.web.urls import base_url as _base_url
+
+    return _base_url(request)
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """Keystone's query flags: present with no value, or a true-ish value."""
+    if name not in request.query_params:
+        return False
+    value = request.query_params[name].lower()
+    return value in ("", "1", "true", "yes", "on")

@@ -1,0 +1,18 @@
+"""Identity's default policy rules, Keystone's secure-RBAC defaults in oslo.policy syntax.
+
+One module per resource; this table merges them. An operator overrides any rule with a
+YAML file (``identity.policy_file`` or ``policy_file`` in the config).
+"""
+
+from __future__ import annotations
+
+from stackling.identity.policies import base, tokens
+
+MODULES = [base, tokens]
+
+
+def default_rules() -> dict[str, str]:
+    rules: dict[str, str] = {}
+    for module in MODULES:
+        rules.update(module.RULES)
+    return rules

@@ -1,0 +1,287 @@
+"""Authentication: turn a ``POST /v3/auth/tokens`` body into a user and a scope.
+
+Every failure is a 401 with a message that names no secret. Unknown users cost a bcrypt
+round like known ones (no user enumeration by timing). Lockout follows Keystone's
+``lockout_failure_attempts`` / ``lockout_duration``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stackling.common.config import IdentityConfig
+from stackling.common.errors import NotFound, Unauthorized, ValidationError
+from stackling.common.timeutils import utcnow
+from stackling.identity.models import ROOT_DOMAIN, ApplicationCredential, Project, User
+from stackling.identity.service.passwords import PasswordHasher
+from stackling.identity.service.roles import project_roles
+from stackling.identity.service.store import Store
+from stackling.identity.service.token_format import TokenData
+from stackling.identity.service.tokens import TokenService, ValidatedToken
+
+SUPPORTED_METHODS = ("password", "token", "application_credential")
+
+
+@dataclass(slots=True)
+class Scope:
+    project_id: str | None = None
+    domain_id: str | None = None
+    system: str | None = None
+    unscoped: bool = False
+
+
+def _obj(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError(f"Invalid input for field '{field}': {value!r} is not of type "
+                              "'object'" if not isinstance(value, str | bytes) else
+                              f"Invalid input for field '{field}': expected an object.")
+    return value
+
+
+def _str(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"Invalid input for field '{field}': expected a string.")
+    return value
+
+
+class Authenticator:
+    def __init__(self, store: Store, tokens: TokenService, hasher: PasswordHasher,
+                 config: IdentityConfig) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.hasher = hasher
+        self.config = config
+
+    async def authenticate(self, body: Any) -> ValidatedToken:
+        auth = _obj(_obj(body, "body").get("auth"), "auth")
+        identity = auth.get("identity")
+        if identity is None:
+            raise ValidationError("Invalid input for field 'identity': 'identity' is a "
+                                  "required property")
+        identity = _obj(identity, "identity")
+        methods = identity.get("methods")
+        if not isinstance(methods, list) or not methods or not all(
+                isinstance(m, str) for m in methods):
+            raise ValidationError("Invalid input for field 'identity/methods': expected a "
+                                  "non-empty list of strings.")
+        for method in methods:
+            if method not in SUPPORTED_METHODS:
+                raise Unauthorized("Attempted to authenticate with an unsupported method.")
+            if method not in identity:
+                raise ValidationError(f"Invalid input for field 'identity': '{method}' is a "
+                                      "required property")
+        user_id: str | None = None
+        parent: TokenData | None = None
+        app_cred: ApplicationCredential | None = None
+        used: list[str] = []
+        for method in dict.fromkeys(methods):
+            if method == "password":
+                found = await self._password(_obj(identity["password"], "password"))
+            elif method == "token":
+                parent_vt = await self._token(_obj(identity["token"], "token"))
+                parent = parent_vt.data
+                found = parent.user_id
+                used.extend(m for m in parent.methods if m not in used)
+            else:
+                app_cred = await self._app_cred(
+                    _obj(identity["application_credential"], "application_credential"))
+                found = app_cred.user_id
+            if user_id is not None and found != user_id:
+                raise Unauthorized("User IDs from the authentication methods do not match.")
+            user_id = found
+            if method not in used:
+                used.append(method)
+        assert user_id is not None
+        scope = await self._scope(auth.get("scope"))
+        if app_cred is not None:
+            return await self._issue_app_cred(user_id, tuple(used), app_cred, scope)
+        if parent is not None and parent.app_cred_id is not None:
+            raise Unauthorized("A token created with an application credential cannot be "
+                               "used to create a new token.")
+        if not (scope.project_id or scope.domain_id or scope.system or scope.unscoped):
+            scope = await self._default_scope(user_id)
+        return await self.tokens.issue(
+            user_id, tuple(used), project_id=scope.project_id, domain_id=scope.domain_id,
+            system=scope.system, parent=parent,
+        )
+
+    # -- methods ---------------------------------------------------------------------------
+    async def _find_user(self, session: AsyncSession, spec: dict[str, Any]) -> User | None:
+        if "id" in spec:
+            return await session.get(User, _str(spec["id"], "user/id"))
+        if "name" not in spec:
+            raise ValidationError("Invalid input for field 'user': either 'id' or 'name' is "
+                                  "required.")
+        domain = _obj(spec.get("domain"), "user/domain") if "domain" in spec else None
+        if domain is None:
+            raise ValidationError("Expecting to find domain in user. The server could not "
+                                  "comply with the request since it is either malformed or "
+                                  "otherwise incorrect. The client is assumed to be in error.")
+        domain_id = await self._domain_id(session, domain, Unauthorized)
+        return (await session.scalars(select(User).where(
+            User.name == _str(spec["name"], "user/name"), User.domain_id == domain_id
+        ))).first()
+
+    async def _domain_id(self, session: AsyncSession, spec: dict[str, Any],
+                         error: type[Exception]) -> str:
+        if "id" in spec:
+            domain = await session.get(Project, _str(spec["id"], "domain/id"))
+        elif "name" in spec:
+            domain = (await session.scalars(select(Project).where(
+                Project.name == _str(spec["name"], "domain/name"),
+                Project.is_domain.is_(True)))).first()
+        else:
+            raise ValidationError("Invalid input for field 'domain': either 'id' or 'name' "
+                                  "is required.")
+        if domain is None or not domain.is_domain:
+            raise error("Could not find domain: %s." % (spec.get("id") or spec.get("name")))
+        return domain.id
+
+    async def _password(self, spec: dict[str, Any]) -> str:
+        user_spec = _obj(spec.get("user"), "password/user")
+        password = user_spec.get("password")
+        if not isinstance(password, str):
+            raise ValidationError("Invalid input for field 'password/user/password': expected "
+                                  "a string.")
+        if len(password) > self.config.max_password_length:
+            raise Unauthorized()
+        async with self.store.read() as session:
+            user = await self._find_user(session, user_spec)
+        if user is None:
+            await self.hasher.verify(password, None)
+            raise Unauthorized()
+        now = utcnow()
+        if self._locked(user, now):
+            raise Unauthorized(f"The account is locked for user: {user.id}.")
+        if not await self.hasher.verify(password, user.password_hash):
+            await self._record_failure(user.id)
+            raise Unauthorized()
+        if not user.enabled:
+            raise Unauthorized(f"User {user.id} is disabled.")
+        if user.password_expires_at is not None and user.password_expires_at <= now:
+            raise Unauthorized("The password is expired and needs to be changed for user: "
+                               f"{user.id}.")
+        if user.failed_auth_count:
+            async with self.store.sessions() as session, session.begin():
+                await session.execute(update(User).where(User.id == user.id)
+                                      .values(failed_auth_count=0, failed_auth_at=None))
+        return user.id
+
+    def _locked(self, user: User, now: Any) -> bool:
+        attempts = self.config.lockout_failure_attempts
+        if attempts is None or user.failed_auth_count < attempts or user.failed_auth_at is None:
+            return False
+        return bool(user.failed_auth_at + timedelta(seconds=self.config.lockout_duration) > now)
+
+    async def _record_failure(self, user_id: str) -> None:
+        if self.config.lockout_failure_attempts is None:
+            return
+        async with self.store.sessions() as session, session.begin():
+            await session.execute(update(User).where(User.id == user_id).values(
+                failed_auth_count=User.failed_auth_count + 1, failed_auth_at=utcnow()))
+
+    async def _token(self, spec: dict[str, Any]) -> ValidatedToken:
+        token_id = spec.get("id")
+        if not isinstance(token_id, str):
+            raise ValidationError("Invalid input for field 'token/id': expected a string.")
+        try:
+            return await self.tokens.validate(token_id)
+        except NotFound as exc:
+            raise Unauthorized() from exc
+
+    async def _app_cred(self, spec: dict[str, Any]) -> ApplicationCredential:
+        secret = spec.get("secret")
+        if not isinstance(secret, str):
+            raise ValidationError("Invalid input for field 'application_credential/secret': "
+                                  "expected a string.")
+        async with self.store.read() as session:
+            if "id" in spec:
+                cred = await session.get(ApplicationCredential,
+                                         _str(spec["id"], "application_credential/id"))
+            elif "name" in spec and "user" in spec:
+                user = await self._find_user(session, _obj(spec["user"], "user"))
+                cred = None if user is None else (await session.scalars(
+                    select(ApplicationCredential).where(
+                        ApplicationCredential.user_id == user.id,
+                        ApplicationCredential.name == _str(spec["name"], "name"))
+                )).first()
+            else:
+                raise ValidationError("Invalid input for field 'application_credential': "
+                                      "either 'id', or 'name' and 'user', are required.")
+        if cred is None:
+            await self.hasher.verify(secret, None)
+            raise Unauthorized()
+        if not await self.hasher.verify(secret, cred.secret_hash):
+            raise Unauthorized()
+        if cred.expires_at is not None and cred.expires_at <= utcnow():
+            raise Unauthorized("Application credential has expired.")
+        return cred
+
+    async def _issue_app_cred(self, user_id: str, methods: tuple[str, ...],
+                              cred: ApplicationCredential, scope: Scope) -> ValidatedToken:
+        if scope.domain_id or scope.system or (
+                scope.project_id and scope.project_id != cred.project_id):
+            raise Unauthorized("Application credentials cannot request a scope.")
+        return await self.tokens.issue(
+            user_id, methods, project_id=cred.project_id, system=cred.system,
+            app_cred_id=cred.id, expires_at=cred.expires_at,
+        )
+
+    # -- scope -----------------------------------------------------------------------------
+    async def _scope(self, spec: Any) -> Scope:
+        if spec is None:
+            return Scope()
+        if spec == "unscoped":
+            return Scope(unscoped=True)
+        spec = _obj(spec, "scope")
+        async with self.store.read() as session:
+            if "project" in spec:
+                project = _obj(spec["project"], "scope/project")
+                if "id" in project:
+                    found = await session.get(Project, _str(project["id"], "project/id"))
+                elif "name" in project:
+                    if "domain" not in project:
+                        raise ValidationError("Expecting to find domain in project.")
+                    domain_id = await self._domain_id(
+                        session, _obj(project["domain"], "project/domain"), Unauthorized)
+                    found = (await session.scalars(select(Project).where(
+                        Project.name == _str(project["name"], "project/name"),
+                        Project.domain_id == domain_id))).first()
+                else:
+                    raise ValidationError("Invalid input for field 'project': either 'id' or "
+                                          "'name' is required.")
+                if found is None:
+                    raise Unauthorized("Could not find project: %s." % (
+                        project.get("id") or project.get("name")))
+                return Scope(project_id=found.id)
+            if "domain" in spec:
+                domain_id = await self._domain_id(session, _obj(spec["domain"], "domain"),
+                                                  Unauthorized)
+                return Scope(domain_id=domain_id)
+            if "system" in spec:
+                system = _obj(spec["system"], "scope/system")
+                if system.get("all") is not True:
+                    raise ValidationError("Invalid input for field 'scope/system': only "
+                                          "{'all': true} is supported.")
+                return Scope(system="all")
+            if "OS-TRUST:trust" in spec:
+                raise Unauthorized("Trusts are not supported by this cloud.")
+        raise ValidationError("Invalid input for field 'scope': expected project, domain or "
+                              "system.")
+
+    async def _default_scope(self, user_id: str) -> Scope:
+        async with self.store.read() as session:
+            user = await session.get(User, user_id)
+            if user is None or not user.default_project_id:
+                return Scope()
+            project = await session.get(Project, user.default_project_id)
+            if project is None or not project.enabled or project.domain_id == ROOT_DOMAIN:
+                return Scope()
+            if not await project_roles(session, user_id, project.id):
+                return Scope()
+        return Scope(project_id=project.id)

@@ -1,0 +1,254 @@
+"""Issue and validate tokens.
+
+Validation is the hottest path of the whole cloud (every API call of every service goes
+through it), so what a token needs besides its own payload -- the user, the scope, the
+effective roles, the catalog -- is computed once per (user, scope) and kept until the
+store's revision changes (or ``cache_ttl`` passes, for changes from other processes).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stackling.common.errors import NotFound, Unauthorized
+from stackling.common.timeutils import isotime, utcnow
+from stackling.identity.models import ApplicationCredential, Project, User
+from stackling.identity.service import roles as roles_mod
+from stackling.identity.service.catalog import build_catalog
+from stackling.identity.service.fernet import KeyRepository
+from stackling.identity.service.revocations import Revocations
+from stackling.identity.service.store import Store
+from stackling.identity.service.token_format import TokenData, decode, encode, new_audit_id
+
+
+@dataclass(slots=True)
+class ScopeInfo:
+    """Everything a token response shows that does not come from the token itself."""
+
+    user: dict[str, Any]
+    project: dict[str, Any] | None = None
+    domain: dict[str, Any] | None = None
+    system: dict[str, Any] | None = None
+    roles: list[dict[str, str]] = field(default_factory=list)
+    domain_ids: frozenset[str] = frozenset()
+    role_ids: frozenset[str] = frozenset()
+    is_domain: bool = False
+    app_cred: dict[str, Any] | None = None
+    revision: int = 0
+    loaded_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedToken:
+    id: str
+    data: TokenData
+    scope: ScopeInfo
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        return tuple(r["name"] for r in self.scope.roles)
+
+
+_SUBST = re.compile(r"\$\((project_id|tenant_id|user_id)\)s|%\((project_id|tenant_id|user_id)\)s")
+
+
+class TokenService:
+    def __init__(self, store: Store, keys: KeyRepository, revocations: Revocations,
+                 lifetime: int, allow_expired_window: int, cache_ttl: float = 2.0) -> None:
+        self.store = store
+        self.keys = keys
+        self.revocations = revocations
+        self.lifetime = lifetime
+        self.allow_expired_window = allow_expired_window
+        self.cache_ttl = cache_ttl
+        self._scopes: dict[tuple[str, str, str | None, str | None], ScopeInfo] = {}
+        self._catalog: tuple[int, float, list[dict[str, Any]]] | None = None
+
+    # -- issuing ---------------------------------------------------------------------------
+    async def issue(self, user_id: str, methods: tuple[str, ...], *,
+                    project_id: str | None = None, domain_id: str | None = None,
+                    system: str | None = None, parent: TokenData | None = None,
+                    app_cred_id: str | None = None,
+                    expires_at: datetime | None = None) -> ValidatedToken:
+        now = utcnow()
+        expiry = now + timedelta(seconds=self.lifetime)
+        if parent is not None:
+            expiry = min(expiry, parent.expires_at)
+            audit_ids: tuple[str, ...] = (new_audit_id(), parent.audit_ids[-1])
+        else:
+            audit_ids = (new_audit_id(),)
+        if expires_at is not None:
+            expiry = min(expiry, expires_at)
+        data = TokenData(user_id=user_id, methods=methods, expires_at=expiry, issued_at=now,
+                         audit_ids=audit_ids, project_id=project_id, domain_id=domain_id,
+                         system=system, app_cred_id=app_cred_id)
+        scope = await self.scope_info(data, auth_error=True)
+        return ValidatedToken(encode(data, self.keys.fernet()), data, scope)
+
+    # -- validating ------------------------------------------------------------------------
+    async def validate(self, token: str, allow_expired: bool = False) -> ValidatedToken:
+        """Return what the token says, or raise NotFound (unknown, tampered, expired,
+        revoked, or its user/scope no longer valid)."""
+        data = decode(token, self.keys.fernet())
+        now = utcnow()
+        if data.expires_at <= now:
+            window = timedelta(seconds=self.allow_expired_window)
+            if not allow_expired or data.expires_at + window <= now:
+                raise NotFound("The token has expired.")
+        scope = await self.scope_info(data, auth_error=False)
+        if await self.revocations.is_revoked(data, scope.domain_ids, scope.role_ids):
+            raise NotFound("The token has been revoked.")
+        return ValidatedToken(token, data, scope)
+
+    async def catalog(self, session: AsyncSession) -> list[dict[str, Any]]:
+        cached = self._catalog
+        if (cached is not None and cached[0] == self.store.revision
+                and time.monotonic() - cached[1] < self.cache_ttl):
+            return cached[2]
+        catalog = await build_catalog(session)
+        self._catalog = (self.store.revision, time.monotonic(), catalog)
+        return catalog
+
+    async def scope_info(self, data: TokenData, auth_error: bool) -> ScopeInfo:
+        scope_type, scope_id = data.scope_key
+        key = (data.user_id, scope_type, scope_id, data.app_cred_id)
+        cached = self._scopes.get(key)
+        now = time.monotonic()
+        if (cached is not None and cached.revision == self.store.revision
+                and now - cached.loaded_at < self.cache_ttl):
+            return cached
+        revision = self.store.revision
+        error: type[Unauthorized] | type[NotFound] = Unauthorized if auth_error else NotFound
+        async with self.store.read() as session:
+            info = await self._load_scope(session, data, error)
+        info.revision = revision
+        info.loaded_at = now
+        if len(self._scopes) > 10000:
+            self._scopes.clear()
+        self._scopes[key] = info
+        return info
+
+    async def _domain_ref(self, session: AsyncSession, domain_id: str,
+                          error: type[Exception]) -> dict[str, Any]:
+        domain = await session.get(Project, domain_id)
+        if domain is None or not domain.is_domain:
+            raise error(f"Could not find domain: {domain_id}.")
+        if not domain.enabled:
+            raise error(f"Domain is disabled: {domain_id}")
+        return {"id": domain.id, "name": domain.name}
+
+    async def _load_scope(self, session: AsyncSession, data: TokenData,
+                          error: type[Unauthorized] | type[NotFound]) -> ScopeInfo:
+        user = await session.get(User, data.user_id)
+        if user is None:
+            raise error(f"Could not find user: {data.user_id}.")
+        if not user.enabled:
+            raise error(f"User is disabled: {user.id}")
+        user_domain = await self._domain_ref(session, user.domain_id, error)
+        info = ScopeInfo(user={
+            "id": user.id, "name": user.name, "domain": user_domain,
+            "password_expires_at": isotime(user.password_expires_at)
+            if user.password_expires_at else None,
+        })
+        domain_ids = {user.domain_id}
+        refs: list[roles_mod.RoleRef] = []
+        if data.project_id:
+            project = await session.get(Project, data.project_id)
+            if project is None:
+                raise error(f"Could not find project: {data.project_id}.")
+            if not project.enabled:
+                raise error(f"Project is disabled: {project.id}")
+            if project.is_domain:
+                info.is_domain = True
+                info.project = {"id": project.id, "name": project.name,
+                                "domain": {"id": project.id, "name": project.name}}
+            else:
+                pdomain = await self._domain_ref(session, project.domain_id, error)
+                info.project = {"id": project.id, "name": project.name, "domain": pdomain}
+                domain_ids.add(project.domain_id)
+            refs = await roles_mod.project_roles(session, user.id, project.id)
+        elif data.domain_id:
+            info.domain = await self._domain_ref(session, data.domain_id, error)
+            domain_ids.add(data.domain_id)
+            refs = await roles_mod.domain_roles(session, user.id, data.domain_id)
+        elif data.system:
+            info.system = {data.system: True}
+            refs = await roles_mod.system_roles(session, user.id)
+        if data.app_cred_id:
+            refs = await self._app_cred_roles(session, data, refs, info, error)
+        scoped = data.project_id or data.domain_id or data.system
+        if scoped and not refs:
+            raise error(f"User {user.id} has no access to the requested scope.")
+        info.roles = [r.as_dict() for r in refs]
+        info.role_ids = frozenset(r.id for r in refs)
+        info.domain_ids = frozenset(domain_ids)
+        return info
+
+    async def _app_cred_roles(self, session: AsyncSession, data: TokenData,
+                              refs: list[roles_mod.RoleRef], info: ScopeInfo,
+                              error: type[Exception]) -> list[roles_mod.RoleRef]:
+        cred = await session.get(ApplicationCredential, data.app_cred_id)
+        if cred is None or cred.user_id != data.user_id:
+            raise error(f"Could not find Application Credential: {data.app_cred_id}.")
+        if cred.expires_at is not None and cred.expires_at <= utcnow():
+            raise error("Application credential has expired.")
+        # The credential's roles, as far as the user still holds them (implied included).
+        allowed = await roles_mod.expand_implied(session, set(cred.role_ids))
+        info.app_cred = {"id": cred.id, "name": cred.name, "restricted": not cred.unrestricted}
+        return [r for r in refs if r.id in allowed]
+
+    # -- rendering -------------------------------------------------------------------------
+    async def render(self, vt: ValidatedToken, include_catalog: bool = True) -> dict[str, Any]:
+        """The ``{"token": {...}}`` body of Keystone's token API."""
+        data, scope = vt.data, vt.scope
+        body: dict[str, Any] = {
+            "methods": list(data.methods),
+            "user": scope.user,
+            "audit_ids": list(data.audit_ids),
+            "expires_at": isotime(data.expires_at),
+            "issued_at": isotime(data.issued_at),
+        }
+        if scope.project is not None:
+            body["project"] = scope.project
+            body["is_domain"] = scope.is_domain
+        elif scope.domain is not None:
+            body["domain"] = scope.domain
+        elif scope.system is not None:
+            body["system"] = scope.system
+        if data.project_id or data.domain_id or data.system:
+            body["roles"] = scope.roles
+        if scope.app_cred is not None:
+            body["application_credential"] = scope.app_cred
+        if include_catalog and (data.project_id or data.domain_id or data.system):
+            async with self.store.read() as session:
+                catalog = await self.catalog(session)
+            body["catalog"] = _substitute(catalog, data)
+        elif include_catalog:
+            body["catalog"] = []
+        return {"token": body}
+
+
+def _substitute(catalog: list[dict[str, Any]], data: TokenData) -> list[dict[str, Any]]:
+    """Fill ``$(project_id)s``-style placeholders in endpoint URLs (Nova-style URLs)."""
+    values = {"project_id": data.project_id or "", "tenant_id": data.project_id or "",
+              "user_id": data.user_id}
+
+    def fill(url: str) -> str:
+        return _SUBST.sub(lambda m: values[m.group(1) or m.group(2)], url)
+
+    if not any("(" in ep["url"] for svc in catalog for ep in svc["endpoints"]):
+        return catalog
+    return [
+        {**svc, "endpoints": [{**ep, "url": fill(ep["url"])} for ep in svc["endpoints"]]}
+        for svc in catalog
+    ]
+
+
+def with_methods(data: TokenData, methods: tuple[str, ...]) -> TokenData:
+    return replace(data, methods=methods)

@@ -1,0 +1,52 @@
+"""The ASGI app factory every service uses.
+
+``create_service_app`` gives a FastAPI app with: request ids, a body size limit, the
+service's error body shape for every failure, Prometheus metrics, and a token validator on
+``app.state`` for the ``request_context`` dependency. Services add their routers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from stackling.web.auth import TokenValidator
+from stackling.web.bodylimit import BodyLimitMiddleware
+from stackling.web.errors import ErrorFormatter, install_error_handlers
+from stackling.web.requestid import RequestIdMiddleware
+
+
+def create_service_app(
+    name: str,
+    routers: Sequence[APIRouter],
+    *,
+    formatter: ErrorFormatter,
+    validator: TokenValidator | None,
+    max_body_bytes: int = 1024 * 1024,
+    state: dict[str, Any] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title=f"stackling {name}",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
+    app.state.service_name = name
+    app.state.validator = validator
+    for key, value in (state or {}).items():
+        setattr(app.state, key, value)
+    install_error_handlers(app, formatter)
+    for router in routers:
+        app.include_router(router)
+    try:
+        from stackling.web.metrics import MetricsMiddleware
+    except ImportError:  # metrics module not available (it is optional at import time)
+        pass
+    else:
+        app.add_middleware(MetricsMiddleware, service=name)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, formatter=formatter)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,80 @@
+"""Token authentication for every API (the keystonemiddleware part of the seeds).
+
+A service is given a :class:`TokenValidator`. In the all-in-one process that is identity's
+own token service (no HTTP round trip); in split mode it is
+:class:`stackling.clients.identity.RemoteTokenValidator`. :class:`CachingValidator` wraps any
+validator with a bounded TTL cache that forgets tokens when identity announces revocations.
+Routes get the caller with ``Depends(request_context)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+from fastapi import Request
+
+from stackling.common.context import RequestContext
+from stackling.common.errors import NotFound, Unauthorized
+from stackling.common.timeutils import parse_isotime, utcnow
+
+
+class TokenValidator(Protocol):
+    async def validate_context(self, token: str, request_id: str) -> RequestContext:
+        """The caller's context. Raises Unauthorized for an unknown, expired or revoked
+        token; other errors (identity unreachable) propagate as ServiceUnavailable."""
+        ...
+
+
+class CachingValidator:
+    """Bounded LRU of validated tokens, each kept at most ``ttl`` seconds and never past
+    the token's own expiry. :meth:`forget_all` is called on revocation notifications."""
+
+    def __init__(self, inner: TokenValidator, ttl: float, size: int) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self.size = size
+        self._cache: OrderedDict[str, tuple[float, RequestContext]] = OrderedDict()
+
+    async def validate_context(self, token: str, request_id: str) -> RequestContext:
+        now = time.monotonic()
+        hit = self._cache.get(token)
+        if hit is not None and hit[0] > now:
+            self._cache.move_to_end(token)
+            return RequestContext(**{**_fields(hit[1]), "request_id": request_id})
+        context = await self.inner.validate_context(token, request_id)
+        if self.size and self.ttl:
+            until = now + self.ttl
+            if context.expires_at:
+                left = (parse_isotime(context.expires_at) - utcnow()).total_seconds()
+                until = min(until, now + left)
+            self._cache[token] = (until, context)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return context
+
+    def forget_all(self) -> None:
+        self._cache.clear()
+
+
+def _fields(ctx: RequestContext) -> dict[str, object]:
+    return {name: getattr(ctx, name) for name in ctx.__dataclass_fields__}
+
+
+async def request_context(request: Request) -> RequestContext:
+    """FastAPI dependency: the authenticated caller, or 401."""
+    cached = getattr(request.state, "context", None)
+    if isinstance(cached, RequestContext):
+        return cached
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise Unauthorized("The request you have made requires authentication.")
+    validator: TokenValidator = request.app.state.validator
+    try:
+        context = await validator.validate_context(token, getattr(request.state, "request_id",
+                                                                   ""))
+    except NotFound as exc:
+        raise Unauthorized("The request you have made requires authentication.") from exc
+    request.state.context = context
+    return context
