@@ -73,3 +73,32 @@ def query_flag(request: Request, name: str) -> bool:
         return False
     value = request.query_params[name].lower()
     return value in ("", "1", "true", "yes", "on")
+
+
+def self_link(request: Request, path: str) -> dict[str, str]:
+    """``{"self": <identity root>/v3/<path>}``, for an entity's ``links``."""
+    return {"self": f"{base_url(request)}/v3/{path.lstrip('/')}"}
+
+
+def list_response(request: Request, key: str, items: list[dict[str, Any]],
+                  truncated: bool = False) -> Response:
+    """Keystone's collection shape: ``{key: [...], "links": {self, previous, next}}``."""
+    url = f"{base_url(request)}{request.url.path.split('/identity', 1)[-1]}"
+    if request.url.query:
+        url = f"{url}?{request.url.query}"
+    body: dict[str, Any] = {key: items, "links": {"self": url, "previous": None, "next": None}}
+    if truncated:
+        body["truncated"] = True
+    return json_response(body)
+
+
+def bool_query(request: Request, name: str) -> bool | None:
+    """A boolean filter like ``?enabled=false``: None when absent, 400 when not a bool."""
+    if name not in request.query_params:
+        return None
+    value = request.query_params[name].lower()
+    if value in ("", "1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValidationError(f"Invalid input for field '{name}': expected a boolean.")
