@@ -21,6 +21,7 @@ from stackling.common.logging import configure_logging
 from stackling.identity.api.app import create_app as create_identity_app
 from stackling.identity.service.bootstrap import Account, CatalogEntry, bootstrap
 from stackling.identity.service.identity import Identity
+from stackling.web.metrics import metrics_app
 
 UNAVAILABLE = {
     ("virt", "qemu"): "--virt qemu: the QEMU driver is not in this release yet; use --virt fake",
@@ -70,8 +71,6 @@ def build_root_app(identity: Identity, config: Config) -> Starlette:
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"stackling": {"services": {
             "identity": f"{base}/identity"}}})
-
-    from stackling.web.metrics import metrics_app
 
     return Starlette(routes=[
         Route("/", index),

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from stackling.web.auth import TokenValidator
 from stackling.web.bodylimit import BodyLimitMiddleware
 from stackling.web.errors import ErrorFormatter, install_error_handlers
+from stackling.web.metrics import MetricsMiddleware
 from stackling.web.requestid import RequestIdMiddleware
 
 
@@ -41,12 +42,7 @@ def create_service_app(
     install_error_handlers(app, formatter)
     for router in routers:
         app.include_router(router)
-    try:
-        from stackling.web.metrics import MetricsMiddleware
-    except ImportError:  # metrics module not available (it is optional at import time)
-        pass
-    else:
-        app.add_middleware(MetricsMiddleware, service=name)
+    app.add_middleware(MetricsMiddleware, service=name)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, formatter=formatter)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -25,9 +25,14 @@ async def caller(request: Request) -> RequestContext:
 
 async def authorize(request: Request, rule: str, target: dict[str, Any] | None = None,
                     ctx: RequestContext | None = None) -> RequestContext:
-    """Authenticate the caller and check ``rule`` against ``target`` (403 on refusal)."""
+    """Authenticate the caller and check ``rule`` against ``target`` (403 on refusal).
+
+    Rules see the target both as ``%(target.user.id)s`` (Keystone's secure-RBAC defaults)
+    and flat as ``%(user_id)s`` (older rules in operators' policy files)."""
     ctx = ctx or await caller(request)
-    request.app.state.enforcer.authorize(rule, target or {}, ctx.credentials())
+    target = target or {}
+    request.app.state.enforcer.authorize(rule, {**target, "target": target},
+                                         ctx.credentials())
     return ctx
 
 

@@ -20,7 +20,6 @@ def _v3(request: Request) -> dict[str, object]:
 
 
 @router.get("/")
-@router.get("")
 async def root(request: Request) -> Response:
     return json_response({"versions": {"values": [_v3(request)]}}, status=300)
 

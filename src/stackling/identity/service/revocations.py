@@ -8,7 +8,9 @@ made by other processes).
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +20,8 @@ from stackling.common.timeutils import utcnow
 from stackling.identity.models import RevocationEvent
 from stackling.identity.service.store import Store
 from stackling.identity.service.token_format import TokenData
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ class Revocations:
         self._events: list[Event] = []
         self._loaded_revision = -1
         self._loaded_at = 0.0
+        # Called after every new event, e.g. to tell other processes' token caches.
+        self.listeners: list[Callable[[], Awaitable[None]]] = []
 
     async def revoke(self, **attrs: str | None) -> None:
         """Record an event now. Attributes: user_id, project_id, domain_id, role_id,
@@ -69,6 +75,11 @@ class Revocations:
                 issued_before=now, revoked_at=now,
                 expires_at=now + timedelta(seconds=self.token_lifetime), **attrs,
             ))
+        for listener in self.listeners:
+            try:
+                await listener()
+            except Exception:  # the event is stored; caches still expire on their own
+                log.warning("could not announce a token revocation", exc_info=True)
 
     async def _load(self) -> None:
         revision = self.store.revision
