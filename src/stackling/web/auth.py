@@ -9,6 +9,7 @@ Routes get the caller with ``Depends(request_context)``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from typing import Protocol
@@ -42,7 +43,7 @@ class CachingValidator:
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
             self._cache.move_to_end(token)
-            return RequestContext(**{**_fields(hit[1]), "request_id": request_id})
+            return dataclasses.replace(hit[1], request_id=request_id)
         context = await self.inner.validate_context(token, request_id)
         if self.size and self.ttl:
             until = now + self.ttl
@@ -56,10 +57,6 @@ class CachingValidator:
 
     def forget_all(self) -> None:
         self._cache.clear()
-
-
-def _fields(ctx: RequestContext) -> dict[str, object]:
-    return {name: getattr(ctx, name) for name in ctx.__dataclass_fields__}
 
 
 async def request_context(request: Request) -> RequestContext:
