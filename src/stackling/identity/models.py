@@ -194,6 +194,20 @@ class ApplicationCredential(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+class AccessRule(Base):
+    """An application-credential access rule. Owned by a user and shared by that user's
+    application credentials (which keep a copy of the rules they use); it outlives them
+    until deleted, and cannot be deleted while one still uses it (as in Keystone)."""
+
+    __tablename__ = "access_rule"
+    __table_args__ = (UniqueConstraint("user_id", "service", "path", "method"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    service: Mapped[str] = mapped_column(String(64), nullable=False)
+    path: Mapped[str] = mapped_column(String(255), nullable=False)
+    method: Mapped[str] = mapped_column(String(16), nullable=False)
+
+
 class Credential(Base):
     """User credentials (ec2, totp, cert, ...). The blob is encrypted at rest (Fernet)."""
 
