@@ -7,13 +7,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from stackling.identity.api import tokens, versions
+from stackling.identity.api import app_creds, credentials, ec2, revoke_events
 from stackling.identity.policies import default_rules
 from stackling.identity.service.identity import Identity
 from stackling.web.app import create_service_app
 from stackling.web.errors import keystone_error
 from stackling.web.policy import PolicyEnforcer
 
-ROUTERS = [versions.router, tokens.router]
+ROUTERS = [versions.router, tokens.router, app_creds.router, credentials.router, ec2.router,
+           revoke_events.router]
 
 
 def create_app(svc: Identity, policy_file: Path | None = None) -> FastAPI:

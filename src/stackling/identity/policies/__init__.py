@@ -7,8 +7,9 @@ YAML file (``identity.policy_file`` or ``policy_file`` in the config).
 from __future__ import annotations
 
 from stackling.identity.policies import base, tokens
+from stackling.identity.policies import application_credentials, credentials, ec2, revoke_events
 
-MODULES = [base, tokens]
+MODULES = [base, tokens, application_credentials, credentials, ec2, revoke_events]
 
 
 def default_rules() -> dict[str, str]:
