@@ -18,6 +18,7 @@ from stackling.identity.api.common import (
 )
 from stackling.identity.models import SYSTEM_TARGET, Assignment, Project
 from stackling.identity.service.roles import group_ids_of, project_roles
+from stackling.identity.service.tokens import ValidatedToken
 
 router = APIRouter(prefix="/v3/auth")
 
@@ -31,33 +32,31 @@ async def issue_token(request: Request) -> Response:
     return json_response(rendered, status=201, headers={"X-Subject-Token": vt.id})
 
 
-async def _subject(request: Request) -> tuple[str, bool]:
+async def _subject(request: Request) -> ValidatedToken:
     """Validate the caller's token, then check it may look at the subject token."""
     svc = identity(request)
     ctx = await caller(request)
     subject = request.headers.get("x-subject-token")
     if not subject:
         raise NotFound("Could not find token.")
-    allow_expired = query_flag(request, "allow_expired")
-    vt = await svc.tokens.validate(subject, allow_expired=allow_expired)
+    vt = await svc.tokens.validate(subject, allow_expired=query_flag(request, "allow_expired"))
     await authorize(request, "identity:validate_token",
                     {"token": {"user_id": vt.data.user_id}}, ctx=ctx)
-    return subject, allow_expired
+    return vt
 
 
 @router.get("/tokens")
 async def validate_token(request: Request) -> Response:
     svc = identity(request)
-    subject, allow_expired = await _subject(request)
-    vt = await svc.tokens.validate(subject, allow_expired=allow_expired)
-    rendered = await svc.tokens.render(vt, include_catalog=not query_flag(request, "nocatalog"))
-    return json_response(rendered, headers={"X-Subject-Token": subject})
+    vt = await _subject(request)
+    body = await svc.tokens.render_json(vt, not query_flag(request, "nocatalog"))
+    return Response(body, media_type="application/json", headers={"X-Subject-Token": vt.id})
 
 
 @router.head("/tokens")
 async def check_token(request: Request) -> Response:
-    subject, _ = await _subject(request)
-    return Response(status_code=200, headers={"X-Subject-Token": subject})
+    vt = await _subject(request)
+    return Response(status_code=200, headers={"X-Subject-Token": vt.id})
 
 
 @router.delete("/tokens")

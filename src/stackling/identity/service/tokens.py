@@ -8,6 +8,7 @@ store's revision changes (or ``cache_ttl`` passes, for changes from other proces
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -69,6 +70,7 @@ class TokenService:
         self.cache_ttl = cache_ttl
         self._scopes: dict[tuple[str, str, str | None, str | None], ScopeInfo] = {}
         self._catalog: tuple[int, float, list[dict[str, Any]]] | None = None
+        self._rendered: dict[tuple[str, bool], tuple[int, float, bytes]] = {}
 
     # -- issuing ---------------------------------------------------------------------------
     async def issue(self, user_id: str, methods: tuple[str, ...], *,
@@ -106,13 +108,15 @@ class TokenService:
             raise NotFound("The token has been revoked.")
         return ValidatedToken(token, data, scope)
 
-    async def catalog(self, session: AsyncSession) -> list[dict[str, Any]]:
+    async def catalog(self) -> list[dict[str, Any]]:
         cached = self._catalog
         if (cached is not None and cached[0] == self.store.revision
                 and time.monotonic() - cached[1] < self.cache_ttl):
             return cached[2]
-        catalog = await build_catalog(session)
-        self._catalog = (self.store.revision, time.monotonic(), catalog)
+        revision = self.store.revision
+        async with self.store.read() as session:
+            catalog = await build_catalog(session)
+        self._catalog = (revision, time.monotonic(), catalog)
         return catalog
 
     async def scope_info(self, data: TokenData, auth_error: bool) -> ScopeInfo:
@@ -226,12 +230,26 @@ class TokenService:
         if scope.app_cred is not None:
             body["application_credential"] = scope.app_cred
         if include_catalog and (data.project_id or data.domain_id or data.system):
-            async with self.store.read() as session:
-                catalog = await self.catalog(session)
-            body["catalog"] = _substitute(catalog, data)
+            body["catalog"] = _substitute(await self.catalog(), data)
         elif include_catalog:
             body["catalog"] = []
         return {"token": body}
+
+
+    async def render_json(self, vt: ValidatedToken, include_catalog: bool = True) -> bytes:
+        """:meth:`render` as JSON bytes, kept per token until the store changes: the same
+        token is validated again and again by every service it is shown to."""
+        key = (vt.id, include_catalog)
+        now = time.monotonic()
+        hit = self._rendered.get(key)
+        if hit is not None and hit[0] == vt.scope.revision and now - hit[1] < self.cache_ttl:
+            return hit[2]
+        body = json.dumps(await self.render(vt, include_catalog),
+                          separators=(",", ":")).encode()
+        if len(self._rendered) > 10000:
+            self._rendered.clear()
+        self._rendered[key] = (vt.scope.revision, now, body)
+        return body
 
 
 def _substitute(catalog: list[dict[str, Any]], data: TokenData) -> list[dict[str, Any]]:
