@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from stackling.identity.api import tokens, versions
 from stackling.identity.api import app_creds, credentials, ec2, revoke_events
+from stackling.identity.api import domains, groups, projects, users
 from stackling.identity.policies import default_rules
 from stackling.identity.service.identity import Identity
 from stackling.web.app import create_service_app
@@ -16,6 +17,7 @@ from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, tokens.router, app_creds.router, credentials.router, ec2.router,
            revoke_events.router]
+ROUTERS += [domains.router, projects.router, users.router, groups.router]
 
 
 def create_app(svc: Identity, policy_file: Path | None = None) -> FastAPI:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from stackling.identity.policies import base, tokens
 from stackling.identity.policies import application_credentials, credentials, ec2, revoke_events
+from stackling.identity.policies import domains, groups, projects, users
 
 MODULES = [base, tokens, application_credentials, credentials, ec2, revoke_events]
+MODULES += [domains, projects, users, groups]
 
 
 def default_rules() -> dict[str, str]:
