@@ -1,13 +1,13 @@
 """initial identity schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-22 01:33:53.387540
+Revises: 
+Create Date: 2026-11-22 01:41:42.482867
 """
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import stackling.db.base
+
 
 revision = '0001'
 down_revision = None
