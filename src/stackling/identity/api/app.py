@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from stackling.identity.api import tokens, versions
 from stackling.identity.api import app_creds, credentials, ec2, revoke_events
+from stackling.identity.api import endpoint_groups, endpoints, limits, policies_api, regions
+from stackling.identity.api import services
 from stackling.identity.api import domains, groups, projects, users
 from stackling.identity.policies import default_rules
 from stackling.identity.service.identity import Identity
@@ -17,6 +19,8 @@ from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, tokens.router, app_creds.router, credentials.router, ec2.router,
            revoke_events.router]
+ROUTERS += [regions.router, services.router, endpoints.router, policies_api.router,
+            limits.router, endpoint_groups.router]
 ROUTERS += [domains.router, projects.router, users.router, groups.router]
 
 
