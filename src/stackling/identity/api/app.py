@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from stackling.identity.api import tokens, versions
+from stackling.identity.api import assignments, roles
 from stackling.identity.api import app_creds, credentials, ec2, revoke_events
 from stackling.identity.api import endpoint_groups, endpoints, limits, policies_api, regions
 from stackling.identity.api import services
@@ -19,6 +20,7 @@ from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, tokens.router, app_creds.router, credentials.router, ec2.router,
            revoke_events.router]
+ROUTERS += [roles.router, assignments.router]
 ROUTERS += [regions.router, services.router, endpoints.router, policies_api.router,
             limits.router, endpoint_groups.router]
 ROUTERS += [domains.router, projects.router, users.router, groups.router]
