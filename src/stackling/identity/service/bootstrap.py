@@ -138,6 +138,8 @@ async def bootstrap(store: Store, hasher: PasswordHasher, *, region: str,
             key = (roles[prior].id, roles[implied].id)
             if await session.get(ImpliedRole, key) is None:
                 session.add(ImpliedRole(prior_role_id=key[0], implied_role_id=key[1]))
+        # where service users (compute, image, ...) live, as in a Keystone deployment
+        await _project(session, "service", "Service users of the cloud's own components")
         for account in accounts:
             await _account(session, hasher, account, roles[account.role])
         await _catalog(session, region, catalog)
