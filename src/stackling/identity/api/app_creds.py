@@ -220,7 +220,7 @@ async def _user_target(request: Request, rule: str, user_id: str) -> AppCreds:
     creds = _app_creds(request)
     target: dict[str, Any] = {"user_id": user_id}
     if await creds.user_exists(user_id):
-        target["target"] = {"user": {"id": user_id}}
+        target["user"] = {"id": user_id}
     await authorize(request, rule, target)
     return creds
 

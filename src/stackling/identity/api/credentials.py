@@ -64,7 +64,7 @@ async def _target(request: Request, rule: str, cred_id: str) -> tuple[RequestCon
     """Authorize against the stored credential (deferred 404, as Keystone)."""
     ctx = await caller(request)
     found = await credentials_service(request).find(cred_id)
-    await authorize(request, rule, {"target": {"credential": found or {}}}, ctx=ctx)
+    await authorize(request, rule, {"credential": found or {}}, ctx=ctx)
     if found is None:
         raise NotFound(f"Could not find credential: {cred_id}.")
     check_project_scope(ctx, found.get("project_id"))
@@ -83,7 +83,7 @@ async def create_credential(request: Request) -> Response:
     if spec["type"] == EC2 and "project_id" not in spec:
         raise ValidationError("Invalid input for field 'credential': 'project_id' is a "
                               "required property")
-    await authorize(request, "identity:create_credential", {"target": {"credential": spec}},
+    await authorize(request, "identity:create_credential", {"credential": spec},
                     ctx=ctx)
     is_ec2 = str(spec["type"]).lower() == EC2
     if is_ec2:
@@ -101,7 +101,7 @@ async def create_credential(request: Request) -> Response:
 @router.get("")
 async def list_credentials(request: Request) -> Response:
     ctx = await caller(request)
-    target = {} if ctx.system_scope else {"target": {"credential": {"user_id": ctx.user_id}}}
+    target = {} if ctx.system_scope else {"credential": {"user_id": ctx.user_id}}
     await authorize(request, "identity:list_credentials", target, ctx=ctx)
     refs = await credentials_service(request).search(
         user_id=request.query_params.get("user_id"), type=request.query_params.get("type"))
@@ -109,7 +109,8 @@ async def list_credentials(request: Request) -> Response:
     creds = ctx.credentials()
     visible = [
         render(request, r) for r in refs
-        if enforcer.enforce("identity:get_credential", {"target": {"credential": r}}, creds)
+        if enforcer.enforce("identity:get_credential",
+                            {"credential": r, "target": {"credential": r}}, creds)
         and (ctx.application_credential_id is None or r.get("project_id") == ctx.project_id)
     ]
     return list_response(request, "credentials", visible)
@@ -136,7 +137,7 @@ async def update_credential(request: Request, cred_id: str) -> Response:
         del changes["id"]
     # the caller may not hand the credential to someone else
     await authorize(request, "identity:update_credential",
-                    {"target": {"credential": {**current, **changes}}}, ctx=ctx)
+                    {"credential": {**current, **changes}}, ctx=ctx)
     ref = await credentials_service(request).update(cred_id, changes)
     return json_response({"credential": render(request, ref)})
 

@@ -50,7 +50,7 @@ def _ec2_view(request: Request, ref: dict[str, Any]) -> dict[str, Any]:
 @router.post("/users/{user_id}/credentials/OS-EC2")
 async def create_ec2(request: Request, user_id: str) -> Response:
     ctx = await authorize(request, "identity:ec2_create_credential",
-                          {"target": {"credential": {"user_id": user_id}}, "user_id": user_id})
+                          {"credential": {"user_id": user_id}, "user_id": user_id})
     await check_unrestricted(request, ctx, "application credentials")
     service = credentials_service(request)
     await service.require_user(user_id)
@@ -85,7 +85,7 @@ async def _one(request: Request, rule: str, user_id: str, access: str) -> dict[s
     ref = await service.find(hash_access_key(access))
     if ref is None:
         raise NotFound(f"Could not find credential: {hash_access_key(access)}.")
-    await authorize(request, rule, {"target": {"credential": ref}, "user_id": user_id},
+    await authorize(request, rule, {"credential": ref, "user_id": user_id},
                     ctx=ctx)
     await service.require_user(user_id)
     if ref["type"] != EC2:

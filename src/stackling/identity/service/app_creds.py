@@ -145,9 +145,8 @@ class AppCreds:
             ids.append(found[0].id)
         rules = (await session.execute(select(ImpliedRole.prior_role_id,
                                               ImpliedRole.implied_role_id))).all()
-        for prior, implied in rules:
-            if prior in ids and implied not in ids:
-                ids.append(implied)
+        for role_id in ids:  # grows while walked: implied roles of implied roles too
+            ids.extend([i for p, i in rules if p == role_id and i not in ids])
         for role_id in ids:
             if role_id not in token_role_ids:
                 raise AppCredValidationError(
