@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackling.cli.main import main
+from stackling.common.config import load_config
+
+
+def test_unavailable_choices_fail_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    assert main(["up", "--data-dir", str(tmp_path), "--virt", "qemu"]) == 2
+    assert "--virt qemu" in capsys.readouterr().err
+    assert main(["up", "--data-dir", str(tmp_path), "--dataplane", "linuxbridge"]) == 2
+
+
+def test_db_upgrade_and_rotate_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "--data-dir", str(tmp_path), "upgrade"]) == 0
+    assert (tmp_path / "identity.sqlite").exists()
+    assert main(["identity", "--data-dir", str(tmp_path), "rotate-keys"]) == 0
+    assert sorted(p.name for p in (tmp_path / "fernet-keys").iterdir()) == ["0", "1", "2"]
+    assert "primary key is now 2" in capsys.readouterr().out
+
+
+def test_status_when_not_running(tmp_path: Path) -> None:
+    assert main(["status", "--data-dir", str(tmp_path)]) == 1
+
+
+def test_bad_config_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACKLING_API__PORT", "not-a-port")
+    assert main(["status", "--data-dir", str(tmp_path)]) == 2
+    assert "invalid configuration" in capsys.readouterr().err
+
+
+def test_config_file_and_env_override(tmp_path: Path) -> None:
+    conf = tmp_path / "stackling.toml"
+    conf.write_text('region = "Elsewhere"\n[identity]\ntoken_expiration = 900\n')
+    config = load_config(conf, {"STACKLING_IDENTITY__TOKEN_EXPIRATION": "1200"})
+    assert config.region == "Elsewhere"
+    assert config.identity.token_expiration == 1200
+    with pytest.raises(ValueError):
+        load_config(None, {"STACKLING_IDENTITY__NO_SUCH_KEY": "1"})
