@@ -113,7 +113,7 @@ async def get_limit(request: Request, limit_id: str) -> Response:
     store = identity(request).store
     ctx = await caller(request)
     target = await limits.limit_target(store, limit_id)
-    await authorize(request, "identity:get_limit", {"target": target}, ctx=ctx)
+    await authorize(request, "identity:get_limit", target, ctx=ctx)
     ref = await limits.get_limit(store, limit_id)
     return member(request, "limits", "limit", ref)
 
