@@ -18,7 +18,8 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from stackling.common.errors import NotFound
 
 FORMAT_VERSION = 1
-METHODS = ("password", "token", "application_credential", "totp", "external", "mapped")
+METHODS = ("password", "token", "application_credential", "totp", "external", "mapped",
+           "ec2credential")  # append only: the bit positions are in issued tokens
 
 
 @dataclass(frozen=True, slots=True)
