@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackling.bus.errors import Undeliverable
+from stackling.bus.errors import TransportClosed, Undeliverable
 from stackling.bus.transport import Handler, Outgoing, Subscription, Transport
 from stackling.common.ids import new_id
 
@@ -204,6 +204,9 @@ class MemoryTransport(Transport):
             if item.deadline is not None and loop.time() > item.deadline:
                 log.debug("dropping expired message")
                 continue
-            consumer.holding = item  # requeued by detach() if we are cancelled meanwhile
-            await self._accept(handler, item.body)
+            consumer.holding = item  # requeued by detach() if we stop before handling it
+            try:
+                await self._dispatcher.accept(handler, item.body)
+            except TransportClosed:
+                return
             consumer.holding = None

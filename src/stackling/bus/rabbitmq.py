@@ -264,7 +264,9 @@ class RabbitTransport(Transport):
 
         async def on_delivery(delivery: AbstractIncomingMessage) -> None:
             try:
-                await self._accept(handler, delivery.body, ack=delivery.ack)
+                await self._dispatcher.accept(handler, delivery.body, ack=delivery.ack)
+            except TransportClosed:
+                pass  # unacked: requeued by the broker when we disconnect
             except CONNECTION_EXCEPTIONS as exc:  # unacked: the broker redelivers it
                 log.info("delivery on %s lost to a reconnect: %s", topic, type(exc).__name__)
 

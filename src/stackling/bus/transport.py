@@ -44,43 +44,37 @@ import asyncio
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, overload
 
+from stackling.bus.dispatch import Dispatcher, Handler
 from stackling.bus.errors import (
     MESSAGE_ERRORS,
     CallTimeout,
     MalformedMessage,
-    MessageError,
     RemoteError,
     TransportClosed,
     UnexpectedReply,
 )
 from stackling.bus.message import (
     ContextArg,
-    Empty,
     Envelope,
     M,
     Message,
     MessageRegistry,
     Notification,
-    RemoteFailure,
     default_registry,
 )
-from stackling.common.errors import StacklingError
 
 log = logging.getLogger("stackling.bus")
 
-#: ``handler(message, context) -> reply`` (the reply is ignored for casts and fanouts).
-Handler = Callable[[Message, dict[str, Any]], Awaitable[Message | None]]
+__all__ = ["Handler", "Outgoing", "Subscription", "Transport"]
 
 NOTIFY_PRIORITIES = frozenset(
     {"audit", "debug", "info", "warn", "warning", "error", "critical", "sample"}
 )
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-_MAX_ERROR_TEXT = 1000
 
 
 def check_topic(topic: str) -> str:
@@ -135,9 +129,8 @@ class Transport(ABC):
         self.registry = registry if registry is not None else default_registry
         self.max_concurrency = max_concurrency
         self.close_grace = close_grace
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._dispatcher = Dispatcher(self.registry, self._send_reply, max_concurrency)
         self._pending: dict[str, asyncio.Future[Envelope]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._subscriptions: list[Subscription] = []
         self._started = False
         self._closed = False
@@ -173,7 +166,7 @@ class Transport(ABC):
 
     @abstractmethod
     async def _subscribe(self, topic: str, handler: Handler, fanout: bool) -> Subscription:
-        """Start consuming; each delivery goes through :meth:`_accept`."""
+        """Start consuming; hand each delivery to ``self._dispatcher.accept``."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -197,11 +190,7 @@ class Transport(ABC):
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(TransportClosed("transport closed while waiting for a reply"))
-        if self._tasks:
-            _, running = await asyncio.wait(set(self._tasks), timeout=self.close_grace)
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+        await self._dispatcher.drain(self.close_grace)
         if self._started:
             await self._disconnect()
 
@@ -359,71 +348,3 @@ class Transport(ABC):
             log.debug("dropping late reply to %s", env.correlation_id)
             return
         future.set_result(env)
-
-    async def _accept(
-        self, handler: Handler, body: bytes, ack: Callable[[], Awaitable[None]] | None = None
-    ) -> None:
-        """Wait for a free handler slot, acknowledge the delivery, and run the handler in a
-        task owned by the transport (so a broker reconnect never cancels running work)."""
-        await self._slots.acquire()
-        try:
-            if ack is not None:
-                await ack()
-        except BaseException:
-            self._slots.release()
-            raise
-        task = asyncio.create_task(self._dispatch(handler, body))
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._slots.release()
-
-    async def _dispatch(self, handler: Handler, body: bytes) -> None:
-        try:
-            env = Envelope.from_bytes(body)
-        except MalformedMessage as exc:
-            log.warning("dropping undecodable message: %s", exc)
-            return
-        try:
-            message = self.registry.decode(env)
-        except MessageError as exc:
-            log.warning("cannot decode message %s (msg_id %s): %s", env.name, env.msg_id, exc)
-            await self._reply(env, error=exc)
-            return
-        try:
-            result = await handler(message, dict(env.context or {}))
-            if result is not None and not isinstance(result, Message):
-                raise TypeError(f"handler returned {type(result).__name__}, not a Message")
-        except Exception as exc:
-            log.error(
-                "handler for %s (msg_id %s) failed: %s",
-                env.name,
-                env.msg_id,
-                type(exc).__name__,
-                exc_info=True,
-            )
-            await self._reply(env, error=exc)
-            return
-        await self._reply(env, result=result if result is not None else Empty())
-
-    async def _reply(
-        self, request: Envelope, *, result: Message | None = None, error: Exception | None = None
-    ) -> None:
-        if not request.reply_to:
-            return
-        if error is not None:
-            text = error.message if isinstance(error, StacklingError) else str(error)
-            code = error.code if isinstance(error, StacklingError) else 500
-            failure = RemoteFailure(
-                type=type(error).__name__, message=text[:_MAX_ERROR_TEXT], code=code
-            )
-            env = Envelope(correlation_id=request.msg_id, error=failure)
-        else:
-            assert result is not None
-            env = self.registry.wrap(result, correlation_id=request.msg_id)
-        try:
-            await self._send_reply(request.reply_to, request.msg_id, env.to_bytes())
-        except Exception as exc:
-            log.warning("could not send reply to %s: %r", request.msg_id, exc)

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from stackling.bus import MemoryBroker, MemoryTransport, Message, MessageRegistry, Transport
+from stackling.bus import (
+    MemoryBroker,
+    MemoryTransport,
+    Message,
+    MessageRegistry,
+    RemoteError,
+    Transport,
+)
 
 from .contract import BusContract, MakeBus, Ping, collector, registry, wait_until
 
@@ -18,8 +25,9 @@ async def make_bus() -> AsyncIterator[MakeBus]:
     broker = MemoryBroker()
     made: list[Transport] = []
 
-    async def make(reg: MessageRegistry | None = None) -> Transport:
-        transport = MemoryTransport(broker, call_timeout=5, registry=reg or registry())
+    async def make(reg: MessageRegistry | None = None, **options: Any) -> Transport:
+        options.setdefault("call_timeout", 5)
+        transport = MemoryTransport(broker, registry=reg or registry(), **options)
         await transport.start()
         made.append(transport)
         return transport
@@ -53,9 +61,7 @@ async def test_consumers_alternate_strictly(make_bus: MakeBus) -> None:
 
 async def test_messages_of_a_cancelled_consumer_are_requeued(make_bus: MakeBus) -> None:
     """Deliveries a consumer had not started are handed to the next consumer."""
-    a = await make_bus()
-    a.max_concurrency = 1
-    a._slots = asyncio.Semaphore(1)  # one handler at a time: the rest wait in its inbox
+    a = await make_bus(max_concurrency=1)  # one handler at a time: the rest wait in its inbox
     release = asyncio.Event()
     seen_a: list[Message] = []
 
@@ -82,3 +88,17 @@ async def test_separate_brokers_do_not_talk() -> None:
         await one.serve("scheduler", collector([]))
         with pytest.raises(Exception, match="no queue"):
             await two.cast("scheduler", Ping(n=1))
+
+
+async def test_unserializable_reply_becomes_a_remote_error(make_bus: MakeBus) -> None:
+    class Weird(Message):
+        NAME = "test.weird"
+        value: Any
+
+    async def handler(message: Message, context: dict[str, Any]) -> Message:
+        return Weird(value=object())
+
+    server, client = await make_bus(), await make_bus()
+    await server.serve("conductor", handler)
+    with pytest.raises(RemoteError, match="Serialization"):
+        await client.call("conductor", Ping(n=1), timeout=2)

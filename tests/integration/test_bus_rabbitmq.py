@@ -1,0 +1,280 @@
+"""The bus contract against a real RabbitMQ node, plus broker restarts.
+
+The module starts its own private node (own ports, own epmd, own Erlang cookie and data
+under a tmp dir, listening on 127.0.0.1 only) and never touches a system RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackling.bus import (
+    Message,
+    MessageRegistry,
+    RabbitTransport,
+    Transport,
+    TransportUnavailable,
+)
+
+try:
+    from tests.unit.bus.contract import BusContract, MakeBus, Ping, Pong, collector, registry
+except ModuleNotFoundError:  # this file run on its own: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.unit.bus.contract import BusContract, MakeBus, Ping, Pong, collector, registry
+
+
+def _tool(name: str) -> str | None:
+    # Debian's /usr/sbin wrappers su to the rabbitmq user and pin system paths: use the
+    # real scripts so the node runs as us with our environment.
+    real = Path("/usr/lib/rabbitmq/bin") / name
+    return str(real) if real.exists() else shutil.which(name)
+
+
+SERVER, CTL, EPMD = _tool("rabbitmq-server"), _tool("rabbitmqctl"), shutil.which("epmd")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        SERVER is None or CTL is None,
+        reason="rabbitmq-server is not installed (apt-get install rabbitmq-server)",
+    ),
+]
+
+
+def _free_ports(count: int) -> list[int]:
+    """Free ports below 45000 (the CLI tools use the distribution port + 10000)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(20000, 45000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+class RabbitNode:
+    """A private rabbitmq-server node."""
+
+    USER = "stackling"
+    PASSWORD = f"bus-pw-{uuid.uuid4().hex[:12]}"
+
+    def __init__(self, base: Path) -> None:
+        self.port, dist_port, epmd_port = _free_ports(3)
+        self.name = "stackling-test@localhost"
+        self.log_path = base / "server.out"
+        (base / "home").mkdir()
+        (base / "enabled_plugins").write_text("[].\n")
+        (base / "rabbitmq-env.conf").write_text("")
+        self.env = {
+            **os.environ,
+            "HOME": str(base / "home"),  # a fresh Erlang cookie
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(dist_port),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),  # absent: defaults
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.port}/"
+
+    def ctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        assert CTL is not None
+        return subprocess.run(
+            [CTL, "-n", self.name, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def start(self, timeout: float = 45) -> None:
+        assert SERVER is not None
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [SERVER], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.await_startup(timeout)
+
+    def await_startup(self, timeout: float = 45) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server exited:\n{self.log_tail()}")
+            if self.ctl("await_startup", "--timeout", "10").returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rabbitmq-server did not start:\n{self.log_tail()}")
+            time.sleep(0.3)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def add_user(self) -> None:
+        for args in (
+            ("add_user", self.USER, self.PASSWORD),
+            ("set_permissions", "-p", "/", self.USER, ".*", ".*", ".*"),
+        ):
+            done = self.ctl(*args)
+            assert done.returncode == 0, done.stderr
+
+    def kill(self) -> None:
+        """SIGKILL the node: clients get no goodbye."""
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.ctl("stop", timeout=60)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if EPMD is not None:  # the node started a private epmd on our port: end it
+            subprocess.run([EPMD, "-kill"], env=self.env, capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
+    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        node.start()
+        node.add_user()
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+async def make_bus(rabbit: RabbitNode) -> AsyncIterator[MakeBus]:
+    made: list[Transport] = []
+
+    async def make(reg: MessageRegistry | None = None, **options: Any) -> Transport:
+        options.setdefault("call_timeout", 5)
+        transport = RabbitTransport(
+            rabbit.url, registry=reg or registry(), reconnect_interval=0.5, **options
+        )
+        await transport.start()
+        made.append(transport)
+        return transport
+
+    yield make
+    for transport in made:
+        await transport.close()
+
+
+class TestRabbitContract(BusContract):
+    pass
+
+
+async def _wait_for(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["kill", "stop_app"])
+async def test_survives_broker_restart(
+    rabbit: RabbitNode, make_bus: MakeBus, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = f"restart-{uuid.uuid4().hex[:8]}"
+    server = await make_bus()
+    client = await make_bus(call_timeout=30)
+    casts: list[Message] = []
+    fans: list[Message] = []
+    gate = asyncio.Event()
+
+    async def handler(message: Message, context: dict[str, Any]) -> Message | None:
+        assert isinstance(message, Ping)
+        casts.append(message)
+        if message.n < 0:
+            await gate.wait()  # still working when the broker goes away
+        return Pong(n=message.n + 1)
+
+    await server.serve(topic, handler)
+    await server.serve(topic, collector(fans), fanout=True)
+    assert await client.call(topic, Ping(n=1), timeout=5) == Pong(n=2)
+    in_flight = asyncio.create_task(client.call(topic, Ping(n=-5), timeout=25))
+    await _wait_for(lambda: Ping(n=-5) in casts, 5)
+    attempts = [bus.connection.connection_attempt for bus in (server, client)]  # type: ignore[attr-defined]
+
+    caplog.set_level(logging.DEBUG)
+    if how == "kill":
+        await asyncio.to_thread(rabbit.kill)
+    else:
+        assert (await asyncio.to_thread(rabbit.ctl, "stop_app")).returncode == 0
+    # A cast while the broker is away waits for it (up to call_timeout) instead of failing.
+    pending = asyncio.create_task(client.cast(topic, Ping(n=100)))
+    await asyncio.sleep(1)
+    assert not pending.done()
+    if how == "kill":
+        await asyncio.to_thread(rabbit.start)
+    else:
+        assert (await asyncio.to_thread(rabbit.ctl, "start_app")).returncode == 0
+        await asyncio.to_thread(rabbit.await_startup)
+    await asyncio.wait_for(pending, 30)
+    # Both connections really were re-established, and the reply queue re-declared.
+    await _wait_for(
+        lambda: (
+            [bus.connection.connection_attempt for bus in (server, client)]  # type: ignore[attr-defined]
+            == [n + 1 for n in attempts]
+        ),
+        20,
+    )
+    queues = (await asyncio.to_thread(rabbit.ctl, "list_queues", "-q", "name")).stdout.split()
+    assert client.reply_address in queues  # type: ignore[attr-defined]
+
+    # A call that was being handled while the broker was away still gets its reply.
+    gate.set()
+    assert await asyncio.wait_for(in_flight, 25) == Pong(n=-4)
+
+    # The same transport objects work again: consumers, the reply queue, fanout bindings.
+    assert await client.call(topic, Ping(n=2), timeout=20) == Pong(n=3)
+    await _wait_for(lambda: Ping(n=100) in casts, 20)
+    await client.fanout(topic, Ping(n=7))
+    await _wait_for(lambda: fans == [Ping(n=7)], 20)
+    await client.cast(topic, Ping(n=8))
+    await _wait_for(lambda: Ping(n=8) in casts, 20)
+    assert RabbitNode.PASSWORD not in caplog.text
+
+
+async def test_start_fails_clearly_when_credentials_are_wrong(rabbit: RabbitNode) -> None:
+    bus = RabbitTransport(rabbit.url.replace(rabbit.PASSWORD, "wrong-pw"))
+    with pytest.raises(TransportUnavailable) as err:
+        await bus.start()
+    assert "wrong-pw" not in str(err.value)
