@@ -10,7 +10,7 @@ from stackling.identity.api import tokens, versions
 from stackling.identity.api import assignments, roles
 from stackling.identity.api import app_creds, credentials, ec2, revoke_events
 from stackling.identity.api import endpoint_groups, endpoints, limits, policies_api, regions
-from stackling.identity.api import services
+from stackling.identity.api import domain_configs, services
 from stackling.identity.api import domains, groups, projects, users
 from stackling.identity.policies import default_rules
 from stackling.identity.service.identity import Identity
@@ -22,7 +22,7 @@ ROUTERS = [versions.router, tokens.router, app_creds.router, credentials.router,
            revoke_events.router]
 ROUTERS += [roles.router, assignments.router]
 ROUTERS += [regions.router, services.router, endpoints.router, policies_api.router,
-            limits.router, endpoint_groups.router]
+            limits.router, endpoint_groups.router, domain_configs.router]
 ROUTERS += [domains.router, projects.router, users.router, groups.router]
 
 

@@ -10,12 +10,12 @@ from stackling.identity.policies import base, tokens
 from stackling.identity.policies import assignments, grants, implied_roles, roles
 from stackling.identity.policies import application_credentials, credentials, ec2, revoke_events
 from stackling.identity.policies import endpoint_filter, endpoints, limits, policy, regions
-from stackling.identity.policies import services
+from stackling.identity.policies import domain_config, services
 from stackling.identity.policies import domains, groups, projects, users
 
 MODULES = [base, tokens, application_credentials, credentials, ec2, revoke_events]
 MODULES += [roles, implied_roles, grants, assignments]
-MODULES += [regions, services, endpoints, policy, limits, endpoint_filter]
+MODULES += [regions, services, endpoints, policy, limits, endpoint_filter, domain_config]
 MODULES += [domains, projects, users, groups]
 
 
