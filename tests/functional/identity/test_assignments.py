@@ -64,9 +64,9 @@ class World:
         items: list[dict[str, Any]] = r.json()["role_assignments"]
         return items
 
-    async def token(self, user: str, project_id: str) -> str:
+    async def token(self, user: str, project_id: str, scope: str = "project") -> str:
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "id": user, "password": PASSWORD}}}, "scope": {"project": {"id": project_id}}}}
+            "id": user, "password": PASSWORD}}}, "scope": {scope: {"id": project_id}}}}
         r = await self.cloud.client.post(f"{V3}/auth/tokens", json=body)
         assert r.status_code == 201, r.text
         return r.headers["X-Subject-Token"]
@@ -339,3 +339,34 @@ async def test_deleting_a_role_removes_its_assignments(cloud: Cloud) -> None:
     assert await w.assignments(f"role.id={role['id']}") == []
     r = await cloud.client.get(f"{V3}/auth/tokens", headers={**w.h, "X-Subject-Token": token})
     assert r.status_code == 404 or "temp" not in {x["name"] for x in r.json()["token"]["roles"]}
+
+
+async def test_domain_manager_and_reader(cloud: Cloud) -> None:
+    w = await _world(cloud)
+    d, elsewhere = await w.domain("d1"), await w.domain("d2")
+    p, u = await w.project("p1", domain=d), await w.user("u1", domain=d)
+    stranger = await w.user("u2", domain=elsewhere)
+    boss = await w.user("boss", domain=d)
+    await w.put(f"domains/{d}/users/{boss}/roles/{w.roles['manager']}")
+    await w.put(f"projects/{p}/users/{stranger}/roles/{w.roles['reader']}")
+    h = {"X-Auth-Token": await w.token(boss, d, scope="domain")}
+    grant = f"{V3}/projects/{p}/users/{u}/roles/"
+    assert (await cloud.client.put(grant + w.roles["member"], headers=h)).status_code == 204
+    assert (await cloud.client.head(grant + w.roles["member"], headers=h)).status_code == 204
+    assert (await cloud.client.put(grant + w.roles["admin"], headers=h)).status_code == 403
+    r = await cloud.client.put(f"{V3}/projects/{p}/users/{stranger}/roles/{w.roles['member']}",
+                               headers=h)
+    assert r.status_code == 403
+    r = await cloud.client.get(f"{V3}/roles", headers=h)
+    assert r.status_code == 200
+    assert (await cloud.client.get(f"{V3}/roles/{w.roles['member']}", headers=h)).status_code \
+        == 200
+    assert (await cloud.client.get(f"{V3}/roles/{w.roles['admin']}", headers=h)).status_code \
+        == 403
+    # a domain-scoped reader sees the assignments of its domain only
+    r = await cloud.client.get(f"{V3}/role_assignments", headers=h)
+    assert r.status_code == 200
+    seen = {(x["scope"].get("project", x["scope"].get("domain", {})).get("id"))
+            for x in r.json()["role_assignments"]}
+    assert seen == {d, p}
+    assert (await cloud.client.delete(grant + w.roles["member"], headers=h)).status_code == 204

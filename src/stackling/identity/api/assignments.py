@@ -54,7 +54,7 @@ def _member(actor: str, target: str, inherited: bool) -> Endpoint:
         verb = _CHECK[request.method]
         policy_target = await grants.policy_target(svc.store, grant,
                                                    allow_missing_actor=verb == "revoke")
-        await authorize(request, _rule(target, actor, verb), {"target": policy_target}, ctx=ctx)
+        await authorize(request, _rule(target, actor, verb), policy_target, ctx=ctx)
         if verb == "create":
             await grants.create_grant(svc.store, grant)
         elif verb == "revoke":
@@ -72,7 +72,7 @@ def _collection(actor: str, target: str, inherited: bool) -> Endpoint:
         ctx = await caller(request)
         grant = _grant(request, actor, target, inherited)
         policy_target = await grants.policy_target(svc.store, grant, with_role=False)
-        await authorize(request, _rule(target, actor, "list"), {"target": policy_target},
+        await authorize(request, _rule(target, actor, "list"), policy_target,
                         ctx=ctx)
         roles = await grants.list_grants(svc.store, grant)
         return head_or(request, list_response(request, "roles",
@@ -190,13 +190,13 @@ async def list_role_assignments(request: Request) -> Response:
             project = await grants.get_project_ref(svc.store, project_id)
             target = {"project": project, "domain_id": project["domain_id"]}
         await authorize(request, "identity:list_role_assignments_for_tree",
-                        {"target": target}, ctx=ctx)
+                        target, ctx=ctx)
         if not project_id:
             raise ValidationError("scope.project.id must be specified if include_subtree is "
                                   "also specified")
     else:
         target = {"domain_id": ctx.domain_id} if ctx.domain_id else {}
-        await authorize(request, "identity:list_role_assignments", {"target": target}, ctx=ctx)
+        await authorize(request, "identity:list_role_assignments", target, ctx=ctx)
     inherited = (p["scope.OS-INHERIT:inherited_to"] == "projects"
                  if "scope.OS-INHERIT:inherited_to" in p else None)
     effective = _flag(request, "effective")

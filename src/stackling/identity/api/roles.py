@@ -43,11 +43,11 @@ async def _authorize_on_role(request: Request, action: str, role_id: str) -> Rol
     store = identity(request).store
     role = await roles_admin.find_role(store, role_id)
     if role is None:
-        await authorize(request, f"identity:{action}_role", {"target": {"role": {}}}, ctx=ctx)
+        await authorize(request, f"identity:{action}_role", {"role": {}}, ctx=ctx)
         return await roles_admin.get_role(store, role_id)  # raises the 404
     domain = "_domain" if roles_admin.public_domain_id(role) else ""
     await authorize(request, f"identity:{action}{domain}_role",
-                    {"target": {"role": role_dict(role)}}, ctx=ctx)
+                    {"role": role_dict(role)}, ctx=ctx)
     return role
 
 
@@ -59,7 +59,7 @@ async def list_roles(request: Request) -> Response:
     params = request.query_params
     domain_id = params.get("domain_id") or None
     rule = "identity:list_domain_roles" if domain_id else "identity:list_roles"
-    await authorize(request, rule, {"target": {"domain_id": domain_id}} if domain_id else None)
+    await authorize(request, rule, {"domain_id": domain_id} if domain_id else None)
     roles = await roles_admin.list_roles(svc.store, name=params.get("name"),
                                          domain_id=domain_id)
     return head_or(request, list_response(request, "roles",
@@ -72,7 +72,7 @@ async def create_role(request: Request) -> Response:
     ctx = await caller(request)
     body = require_object(await json_body(request), "role")
     rule = "identity:create_domain_role" if body.get("domain_id") else "identity:create_role"
-    await authorize(request, rule, {"target": {"role": body}}, ctx=ctx)
+    await authorize(request, rule, {"role": body}, ctx=ctx)
     role = await roles_admin.create_role(svc.store, body)
     return json_response({"role": render_role(request, role)}, status=201)
 
@@ -114,7 +114,7 @@ async def _implied_policy(request: Request, rule: str, prior_id: str,
     target: dict[str, Any] = {"prior_role": role_dict(await roles_admin.get_role(store, prior_id))}
     if implied_id is not None:
         target["implied_role"] = role_dict(await roles_admin.get_role(store, implied_id))
-    await authorize(request, rule, {"target": target}, ctx=ctx)
+    await authorize(request, rule, target, ctx=ctx)
 
 
 def _inference(request: Request, prior: Role, implied: Role) -> dict[str, Any]:
