@@ -52,10 +52,7 @@ def _top_level(body: dict[str, Any]) -> dict[str, Any]:
 async def list_domains(request: Request) -> Response:
     svc = identity(request)
     ctx = await caller(request)
-    target: dict[str, Any] = {k: request.query_params[k] for k in ("name", "enabled")
-                              if k in request.query_params}
-    if ctx.domain_id:
-        target["target"] = {"domain": {"id": ctx.domain_id}}
+    target: dict[str, Any] = {"domain": {"id": ctx.domain_id}} if ctx.domain_id else {}
     await authorize(request, "identity:list_domains", target, ctx=ctx)
     refs = await domains.list_domains(svc)
     if ctx.domain_id:
@@ -86,7 +83,7 @@ async def create_domain(request: Request) -> Response:
 async def get_domain(request: Request, domain_id: str) -> Response:
     svc = identity(request)
     ref = await domains.get(svc, domain_id)
-    await authorize(request, "identity:get_domain", {"target": {"domain": ref or {}}})
+    await authorize(request, "identity:get_domain", {"domain": ref or {}})
     if ref is None:
         raise NotFound(f"Could not find domain: {domain_id}.")
     if request.method == "HEAD":

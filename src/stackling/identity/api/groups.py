@@ -43,7 +43,7 @@ def _body(raw: dict[str, Any]) -> dict[str, Any]:
 async def _authorized_group(request: Request, rule: str, group_id: str) -> dict[str, Any]:
     svc = identity(request)
     ref = await groups.get(svc, group_id)
-    await authorize(request, rule, {"target": {"group": ref or {}}})
+    await authorize(request, rule, {"group": ref or {}})
     if ref is None:
         raise NotFound(f"Could not find group: {group_id}.")
     return ref
@@ -53,10 +53,7 @@ async def _authorized_group(request: Request, rule: str, group_id: str) -> dict[
 async def list_groups(request: Request) -> Response:
     svc = identity(request)
     ctx = await caller(request)
-    params = request.query_params
-    target: dict[str, Any] = {k: params[k] for k in ("domain_id", "name") if k in params}
-    if ctx.domain_id:
-        target["target"] = {"group": {"domain_id": ctx.domain_id}}
+    target: dict[str, Any] = {"group": {"domain_id": ctx.domain_id}} if ctx.domain_id else {}
     await authorize(request, "identity:list_groups", target, ctx=ctx)
     refs = await groups.list_groups(svc, domain_id=ctx.domain_id)
     refs = [f.with_link(request, "groups", r) for r in refs]
@@ -69,7 +66,7 @@ async def create_group(request: Request) -> Response:
     svc = identity(request)
     ctx = await caller(request)
     raw = _body(await json_body(request))
-    await authorize(request, "identity:create_group", {"target": {"group": raw}}, ctx=ctx)
+    await authorize(request, "identity:create_group", {"group": raw}, ctx=ctx)
     body = _check(raw)
     if "name" not in body:
         raise ValidationError("Invalid input for field 'group': 'name' is a required property")
@@ -115,12 +112,7 @@ async def list_group_users(request: Request, group_id: str) -> Response:
     svc = identity(request)
     ctx = await caller(request)
     group = await groups.get(svc, group_id)
-    params = request.query_params
-    target: dict[str, Any] = {k: params[k] for k in
-                              ("domain_id", "enabled", "name", "password_expires_at")
-                              if k in params}
-    if group is not None:
-        target["target"] = {"group": group}
+    target: dict[str, Any] = {"group": group} if group is not None else {}
     await authorize(request, "identity:list_users_in_group", target, ctx=ctx)
     ids = await groups.member_ids(svc, group_id)
     refs = await filtered_users(request, await users.list_users(svc, user_ids=ids))
@@ -140,7 +132,7 @@ async def _membership_target(request: Request, rule: str, group_id: str, user_id
         target["group"] = group
     if user is not None:
         target["user"] = user
-    await authorize(request, rule, {"target": target})
+    await authorize(request, rule, target)
 
 
 @router.api_route("/{group_id}/users/{user_id}", methods=["GET", "HEAD"])

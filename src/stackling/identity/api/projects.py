@@ -62,7 +62,7 @@ def _body(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _target(ref: dict[str, Any] | None) -> dict[str, Any]:
-    return {"target": {"project": ref or {}}}
+    return {"project": ref or {}}
 
 
 async def _authorized_project(request: Request, rule: str, project_id: str
@@ -90,9 +90,7 @@ async def list_projects(request: Request) -> Response:
     svc = identity(request)
     ctx = await caller(request)
     params = request.query_params
-    target: dict[str, Any] = {k: params[k] for k in _FILTERS if k in params}
-    if ctx.domain_id:
-        target["target"] = {"domain_id": ctx.domain_id}
+    target: dict[str, Any] = {"domain_id": ctx.domain_id} if ctx.domain_id else {}
     await authorize(request, "identity:list_projects", target, ctx=ctx)
     is_domain = as_bool("is_domain", params["is_domain"]) if "is_domain" in params else False
     refs = await projects.list_projects(svc, is_domain=is_domain)
@@ -110,7 +108,7 @@ async def create_project(request: Request) -> Response:
     svc = identity(request)
     ctx = await caller(request)
     raw = _body(await json_body(request))
-    await authorize(request, "identity:create_project", {"target": {"project": raw}}, ctx=ctx)
+    await authorize(request, "identity:create_project", {"project": raw}, ctx=ctx)
     body = _check(raw)
     if "name" not in body:
         raise ValidationError("Invalid input for field 'project': 'name' is a required "
@@ -251,8 +249,8 @@ async def delete_tag(request: Request, project_id: str, value: str) -> Response:
 async def list_user_projects(request: Request, user_id: str) -> Response:
     svc = identity(request)
     user = await users.get(svc, user_id)
-    await authorize(request, "identity:list_user_projects", {
-        "target": {"user": user or {}}, "user_id": user_id})
+    await authorize(request, "identity:list_user_projects", {"user": user or {},
+                                                             "user_id": user_id})
     refs = await projects.projects_for_user(svc, user_id) if user is not None else []
     refs = [f.with_link(request, "projects", r) for r in refs]
     response = f.collection(request, "projects", refs,

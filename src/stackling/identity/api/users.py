@@ -55,7 +55,7 @@ def _body(raw: dict[str, Any]) -> dict[str, Any]:
 async def _authorized_user(request: Request, rule: str, user_id: str) -> dict[str, Any]:
     svc = identity(request)
     ref = await users.get(svc, user_id)
-    await authorize(request, rule, {"target": {"user": ref or {}}, "user_id": user_id})
+    await authorize(request, rule, {"user": ref or {}, "user_id": user_id})
     if ref is None:
         raise NotFound(f"Could not find user: {user_id}.")
     return ref
@@ -77,11 +77,7 @@ async def filtered_users(request: Request, refs_rows: list[tuple[dict[str, Any],
 async def list_users(request: Request) -> Response:
     svc = identity(request)
     ctx = await caller(request)
-    params = request.query_params
-    target: dict[str, Any] = {k: params[k] for k in (*_FILTERS, "password_expires_at")
-                              if k in params}
-    if ctx.domain_id:
-        target["target"] = {"domain_id": ctx.domain_id}
+    target: dict[str, Any] = {"domain_id": ctx.domain_id} if ctx.domain_id else {}
     await authorize(request, "identity:list_users", target, ctx=ctx)
     refs = await filtered_users(request, await users.list_users(svc, domain_id=ctx.domain_id))
     response = f.collection(request, "users", refs, f.filters(request, _FILTERS))
@@ -93,7 +89,7 @@ async def create_user(request: Request) -> Response:
     svc = identity(request)
     ctx = await caller(request)
     raw = _body(await json_body(request))
-    await authorize(request, "identity:create_user", {"target": {"user": raw}}, ctx=ctx)
+    await authorize(request, "identity:create_user", {"user": raw}, ctx=ctx)
     body = _check(raw)
     if "name" not in body:
         raise ValidationError("Invalid input for field 'user': 'name' is a required property")
@@ -168,7 +164,7 @@ async def list_user_groups(request: Request, user_id: str) -> Response:
     ctx = await caller(request)
     ref = await users.get(svc, user_id)
     await authorize(request, "identity:list_groups_for_user",
-                    {"target": {"user": ref or {}}, "user_id": user_id}, ctx=ctx)
+                    {"user": ref or {}, "user_id": user_id}, ctx=ctx)
     refs = await groups.groups_for_user(svc, user_id)
     if ctx.domain_id:
         refs = [r for r in refs if r["domain_id"] == ctx.domain_id]

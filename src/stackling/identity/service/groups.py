@@ -59,6 +59,7 @@ async def update(svc: Identity, group_id: str, changes: dict[str, Any]) -> dict[
             raise NotFound(f"Could not find group: {group_id}.")
         if "domain_id" in changes and changes["domain_id"] != g.domain_id:
             raise ValidationError("Cannot change Domain ID")
+        message = conflict_message(changes.get("name", g.name).strip(), g.domain_id)
         for key, value in changes.items():
             if key == "name":
                 g.name = value.strip()
@@ -69,7 +70,7 @@ async def update(svc: Identity, group_id: str, changes: dict[str, Any]) -> dict[
         try:
             await session.flush()
         except IntegrityError as exc:
-            raise Conflict(conflict_message(g.name, g.domain_id)) from exc
+            raise Conflict(message) from exc
         return render(g)
 
 

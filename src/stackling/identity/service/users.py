@@ -128,6 +128,7 @@ async def update(svc: Identity, user_id: str, changes: dict[str, Any]) -> dict[s
             raise ValidationError("Cannot change Domain ID")
         await _check_default_project(session, changes.get("default_project_id"))
         new_name = changes["name"].strip() if "name" in changes else u.name
+        message = conflict_message(new_name, u.domain_id)
         for key, value in changes.items():
             if key == "name":
                 u.name = new_name
@@ -149,7 +150,7 @@ async def update(svc: Identity, user_id: str, changes: dict[str, Any]) -> dict[s
         try:
             await session.flush()
         except IntegrityError as exc:
-            raise Conflict(conflict_message(new_name, u.domain_id)) from exc
+            raise Conflict(message) from exc
         ref = render(u)
     if revoke:
         await svc.revocations.revoke(user_id=user_id)
