@@ -66,10 +66,19 @@ class _RabbitSubscription(Subscription):
         if self._cancelled:
             return
         self._cancelled = True
+        # Bounded: with the broker away aio-pika would wait for it forever. The consumer is
+        # forgotten locally at once, so a reconnect does not restore it either way.
+        conn = self._transport.connection
+        online = conn is not None and conn.connected.is_set()
         try:
-            await self._queue.cancel(self._tag)
-            if self.fanout:  # also stops the robust channel from re-declaring it
-                await self._transport._consumer_channel().queue_delete(self._queue.name)
+            async with asyncio.timeout(self._transport._connect_timeout if online else 0.1):
+                await self._queue.cancel(self._tag)
+                if self.fanout:  # also stops the robust channel from re-declaring it
+                    await self._transport._consumer_channel().queue_delete(self._queue.name)
+        except TimeoutError:
+            if online:
+                msg = f"broker did not confirm cancelling {self.topic!r}"
+                raise TransportUnavailable(msg) from None
         finally:
             if self in self._transport._subscriptions:
                 self._transport._subscriptions.remove(self)
@@ -202,7 +211,11 @@ class RabbitTransport(Transport):
                 else aio_pika.DeliveryMode.NOT_PERSISTENT
             ),
         )
-        exchange = await self._exchange_for(out)
+        try:
+            async with asyncio.timeout_at(deadline):
+                exchange = await self._exchange_for(out)
+        except TimeoutError:
+            raise TransportUnavailable("broker unreachable (declaring exchange)") from None
         key = "" if out.fanout else out.topic
         try:
             await self._publish_retrying(exchange, message, key, out.mandatory, deadline)
@@ -249,6 +262,15 @@ class RabbitTransport(Transport):
                 raise TransportUnavailable("broker did not come back in time") from None
 
     async def _subscribe(self, topic: str, handler: Handler, fanout: bool) -> Subscription:
+        try:
+            async with asyncio.timeout(self.call_timeout):
+                return await self._declare_and_consume(topic, handler, fanout)
+        except TimeoutError:
+            raise TransportUnavailable(f"broker unreachable (serving {topic!r})") from None
+
+    async def _declare_and_consume(
+        self, topic: str, handler: Handler, fanout: bool
+    ) -> Subscription:
         channel = self._consumer_channel()
         queue: AbstractQueue
         if fanout:
