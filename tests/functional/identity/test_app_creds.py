@@ -199,6 +199,8 @@ async def test_ownership_and_listing(cloud: Cloud) -> None:
     listed = (await cloud.client.get(_path(uid), headers=demo_h)).json()
     assert sorted(c["name"] for c in listed["application_credentials"]) == ["one", "two"]
     assert "secret" not in listed["application_credentials"][0]
+    r = await cloud.client.head(_path(uid), headers=demo_h)
+    assert r.status_code == 200 and r.content == b""
     r = await cloud.client.get(_path(uid) + "?name=two", headers=demo_h)
     assert [c["name"] for c in r.json()["application_credentials"]] == ["two"]
     # admin sees and deletes demo's

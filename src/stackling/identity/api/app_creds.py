@@ -18,6 +18,7 @@ from stackling.common.timeutils import parse_isotime
 from stackling.identity.api.common import (
     authorize,
     caller,
+    head_aware,
     identity,
     json_body,
     json_response,
@@ -171,12 +172,12 @@ async def create_app_cred(request: Request, user_id: str) -> Response:
     return json_response({"application_credential": _render(request, view)}, status=201)
 
 
-@router.get("/application_credentials")
+@router.api_route("/application_credentials", methods=["GET", "HEAD"])
 async def list_app_creds(request: Request, user_id: str) -> Response:
     await authorize(request, "identity:list_application_credentials", {"user_id": user_id})
     views = await _app_creds(request).list_for_user(user_id, request.query_params.get("name"))
-    return list_response(request, "application_credentials",
-                         [_render(request, v) for v in views])
+    return head_aware(request, list_response(request, "application_credentials",
+                                             [_render(request, v) for v in views]))
 
 
 async def _owned(request: Request, rule: str, user_id: str, app_cred_id: str
@@ -192,12 +193,13 @@ async def _owned(request: Request, rule: str, user_id: str, app_cred_id: str
     return ctx, creds
 
 
-@router.get("/application_credentials/{app_cred_id}")
+@router.api_route("/application_credentials/{app_cred_id}", methods=["GET", "HEAD"])
 async def get_app_cred(request: Request, user_id: str, app_cred_id: str) -> Response:
     _, creds = await _owned(request, "identity:get_application_credential", user_id,
                             app_cred_id)
     view = await creds.get(app_cred_id)
-    return json_response({"application_credential": _render(request, view)})
+    return head_aware(request,
+                      json_response({"application_credential": _render(request, view)}))
 
 
 @router.delete("/application_credentials/{app_cred_id}")
@@ -225,21 +227,22 @@ async def _user_target(request: Request, rule: str, user_id: str) -> AppCreds:
     return creds
 
 
-@router.get("/access_rules")
+@router.api_route("/access_rules", methods=["GET", "HEAD"])
 async def list_access_rules(request: Request, user_id: str) -> Response:
     creds = await _user_target(request, "identity:list_access_rules", user_id)
     filters = {k: request.query_params[k] for k in ("service", "path", "method")
                if k in request.query_params}
     rules = await creds.access_rules(user_id, filters)
-    return list_response(request, "access_rules",
-                         [_render_rule(request, user_id, r) for r in rules])
+    return head_aware(request, list_response(request, "access_rules",
+                                             [_render_rule(request, user_id, r) for r in rules]))
 
 
-@router.get("/access_rules/{rule_id}")
+@router.api_route("/access_rules/{rule_id}", methods=["GET", "HEAD"])
 async def get_access_rule(request: Request, user_id: str, rule_id: str) -> Response:
     creds = await _user_target(request, "identity:get_access_rule", user_id)
     rule = await creds.access_rule(user_id, rule_id)
-    return json_response({"access_rule": _render_rule(request, user_id, rule)})
+    return head_aware(request,
+                      json_response({"access_rule": _render_rule(request, user_id, rule)}))
 
 
 @router.delete("/access_rules/{rule_id}")

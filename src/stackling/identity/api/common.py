@@ -107,3 +107,12 @@ def bool_query(request: Request, name: str) -> bool | None:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValidationError(f"Invalid input for field '{name}': expected a boolean.")
+
+
+def head_aware(request: Request, response: Response) -> Response:
+    """For routes serving both GET and HEAD (as Keystone's do): HEAD gets the status and
+    headers of the GET answer, without its body."""
+    if request.method != "HEAD":
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(status_code=response.status_code, headers=headers)

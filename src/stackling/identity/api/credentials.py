@@ -19,6 +19,7 @@ from stackling.identity.api.app_creds import check_unrestricted
 from stackling.identity.api.common import (
     authorize,
     caller,
+    head_aware,
     identity,
     json_body,
     json_response,
@@ -98,7 +99,7 @@ async def create_credential(request: Request) -> Response:
     return json_response({"credential": render(request, ref)}, status=201)
 
 
-@router.get("")
+@router.api_route("", methods=["GET", "HEAD"])
 async def list_credentials(request: Request) -> Response:
     ctx = await caller(request)
     target = {} if ctx.system_scope else {"credential": {"user_id": ctx.user_id}}
@@ -113,13 +114,13 @@ async def list_credentials(request: Request) -> Response:
                             {"credential": r, "target": {"credential": r}}, creds)
         and (ctx.application_credential_id is None or r.get("project_id") == ctx.project_id)
     ]
-    return list_response(request, "credentials", visible)
+    return head_aware(request, list_response(request, "credentials", visible))
 
 
-@router.get("/{cred_id}")
+@router.api_route("/{cred_id}", methods=["GET", "HEAD"])
 async def get_credential(request: Request, cred_id: str) -> Response:
     _, ref = await _target(request, "identity:get_credential", cred_id)
-    return json_response({"credential": render(request, ref)})
+    return head_aware(request, json_response({"credential": render(request, ref)}))
 
 
 @router.patch("/{cred_id}")

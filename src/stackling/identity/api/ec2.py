@@ -17,6 +17,7 @@ from stackling.identity.api.app_creds import check_unrestricted
 from stackling.identity.api.common import (
     authorize,
     caller,
+    head_aware,
     identity,
     json_body,
     json_response,
@@ -68,7 +69,7 @@ async def create_ec2(request: Request, user_id: str) -> Response:
     return json_response({"credential": _ec2_view(request, ref)}, status=201)
 
 
-@router.get("/users/{user_id}/credentials/OS-EC2")
+@router.api_route("/users/{user_id}/credentials/OS-EC2", methods=["GET", "HEAD"])
 async def list_ec2(request: Request, user_id: str) -> Response:
     ctx = await authorize(request, "identity:ec2_list_credentials", {"user_id": user_id})
     service = credentials_service(request)
@@ -76,7 +77,7 @@ async def list_ec2(request: Request, user_id: str) -> Response:
     refs = await service.search(user_id=user_id, type=EC2)
     views = [_ec2_view(request, r) for r in refs
              if ctx.application_credential_id is None or r.get("project_id") == ctx.project_id]
-    return list_response(request, "credentials", views)
+    return head_aware(request, list_response(request, "credentials", views))
 
 
 async def _one(request: Request, rule: str, user_id: str, access: str) -> dict[str, Any]:
@@ -94,10 +95,10 @@ async def _one(request: Request, rule: str, user_id: str, access: str) -> dict[s
     return ref
 
 
-@router.get("/users/{user_id}/credentials/OS-EC2/{access}")
+@router.api_route("/users/{user_id}/credentials/OS-EC2/{access}", methods=["GET", "HEAD"])
 async def get_ec2(request: Request, user_id: str, access: str) -> Response:
     ref = await _one(request, "identity:ec2_get_credential", user_id, access)
-    return json_response({"credential": _ec2_view(request, ref)})
+    return head_aware(request, json_response({"credential": _ec2_view(request, ref)}))
 
 
 @router.delete("/users/{user_id}/credentials/OS-EC2/{access}")

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from stackling.common.errors import ValidationError
 from stackling.common.timeutils import isotime, parse_isotime
-from stackling.identity.api.common import authorize, base_url, identity, json_response
+from stackling.identity.api.common import authorize, base_url, head_aware, identity, json_response
 from stackling.identity.models import RevocationEvent
 
 router = APIRouter(prefix="/v3/OS-REVOKE")
@@ -33,7 +33,7 @@ def _render(event: RevocationEvent) -> dict[str, Any]:
     return out
 
 
-@router.get("/events")
+@router.api_route("/events", methods=["GET", "HEAD"])
 async def list_revoke_events(request: Request) -> Response:
     await authorize(request, "identity:list_revoke_events")
     since: datetime | None = None
@@ -44,8 +44,8 @@ async def list_revoke_events(request: Request) -> Response:
         except ValueError as exc:
             raise ValidationError(f"invalidate date format {raw}") from exc
     events = await identity(request).revocations.list_since(since)
-    return json_response({
+    return head_aware(request, json_response({
         "events": [_render(e) for e in events],
         "links": {"self": f"{base_url(request)}/v3/OS-REVOKE/events",
                   "previous": None, "next": None},
-    })
+    }))
