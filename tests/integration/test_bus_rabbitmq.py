@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from stackling.bus import (
+    CallTimeout,
     Message,
     MessageRegistry,
     RabbitTransport,
@@ -230,6 +231,7 @@ async def test_survives_broker_restart(
     await server.serve(topic, collector(fans), fanout=True)
     assert await client.call(topic, Ping(n=1), timeout=5) == Pong(n=2)
     bystander = await make_bus()
+    impatient = await make_bus(call_timeout=1)
     await bystander.serve(topic, collector([]), fanout=True)
     in_flight = asyncio.create_task(client.call(topic, Ping(n=-5), timeout=25))
     await _wait_for(lambda: Ping(n=-5) in casts, 5)
@@ -242,7 +244,10 @@ async def test_survives_broker_restart(
         assert (await asyncio.to_thread(rabbit.ctl, "stop_app")).returncode == 0
     # A cast while the broker is away waits for it (up to call_timeout) instead of failing.
     pending = asyncio.create_task(client.cast(topic, Ping(n=100)))
-    await asyncio.sleep(1)
+    with pytest.raises(TransportUnavailable):  # ...but no longer than call_timeout
+        await impatient.cast(topic, Ping(n=101))
+    with pytest.raises(CallTimeout):
+        await impatient.call(topic, Ping(n=102), timeout=0.5)
     assert not pending.done()
     started = time.monotonic()
     await bystander.close()  # closing while the broker is away does not hang

@@ -35,7 +35,15 @@ Addressing: a *topic* is a dotted name (``scheduler``, ``compute.node-1``,
 ``start()`` / ``close()``
     ``start`` raises :class:`TransportUnavailable` if the broker cannot be reached. After
     ``close`` (which stops consuming, waits up to ``close_grace`` seconds for running
-    handlers, then cancels them) calls in flight raise :class:`TransportClosed`.
+    handlers, then cancels them) calls in flight raise :class:`TransportClosed`. Always
+    ``close()`` a started transport. Queues of served topics stay on the broker by design;
+    an operator deletes those of a retired host.
+
+Broker outage (after a successful start): the transport reconnects by itself and restores
+its queues, bindings and consumers. Meanwhile publishes wait for the broker: a call until
+its timeout (then :class:`CallTimeout`), a cast, fanout or notify up to ``call_timeout``
+(then :class:`TransportUnavailable`), a new ``serve`` likewise. Running handlers keep
+running; their replies are sent once the broker is back.
 """
 
 from __future__ import annotations
