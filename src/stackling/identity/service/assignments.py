@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stackling.common.errors import Forbidden, NotFound, ValidationError
+from stackling.common.errors import Conflict, Forbidden, NotFound, ValidationError
 from stackling.identity.models import (
     GROUP_DOMAIN,
     GROUP_PROJECT,
@@ -149,6 +149,13 @@ async def _find(session: AsyncSession, grant: Grant) -> Assignment | None:
 
 
 async def create_grant(store: Store, grant: Grant) -> None:
+    try:
+        await _create_grant(store, grant)
+    except Conflict:
+        pass  # a concurrent request made the same grant: granting is idempotent
+
+
+async def _create_grant(store: Store, grant: Grant) -> None:
     async with store.write() as session:
         role = await load_role(session, grant.role_id)
         role_domain = public_domain_id(role)
