@@ -118,3 +118,21 @@ async def test_users_see_only_their_own(cloud: Cloud) -> None:
                                  json={"credential": {"blob": "new-seed"}})
     assert r.status_code == 200 and r.json()["credential"]["blob"] == "new-seed"
     assert (await cloud.client.delete(f"{CREDS}/{demo_cred}", headers=dh)).status_code == 204
+
+
+async def test_rotation_and_migration_keep_blobs_readable(cloud: Cloud) -> None:
+    from stackling.identity.service.credentials import Credentials
+
+    admin = await cloud.token()
+    me = await _me(cloud, admin)
+    h = {"X-Auth-Token": admin}
+    r = await cloud.client.post(CREDS, headers=h, json={"credential": {
+        "user_id": me["user"]["id"], "type": "cert", "blob": "before-rotation"}})
+    cred_id = r.json()["credential"]["id"]
+    svc = Credentials(cloud.identity.store, cloud.identity.credential_keys)
+    assert await svc.migrate() == 0
+    for _ in range(3):  # by the third rotation the original key is purged
+        cloud.identity.credential_keys.rotate()
+        assert await svc.migrate() == 1
+    got = await cloud.client.get(f"{CREDS}/{cred_id}", headers=h)
+    assert got.json()["credential"]["blob"] == "before-rotation"

@@ -94,6 +94,20 @@ class Credentials:
                 "project_id": row.project_id, "type": row.type,
                 "blob": self.decrypt(row.encrypted_blob)}
 
+    async def migrate(self) -> int:
+        """Re-encrypt every blob not encrypted under the current primary key (Keystone's
+        ``credential_migrate``): run it after a rotation and before the next one, or the
+        keys those blobs need may be purged. Returns how many rows changed."""
+        current = self._primary_key_hash()
+        changed = 0
+        async with self.store.write() as session:
+            rows = (await session.scalars(select(Credential).where(
+                Credential.key_hash != current))).all()
+            for row in rows:
+                row.encrypted_blob, row.key_hash = self.encrypt(self.decrypt(row.encrypted_blob))
+                changed += 1
+        return changed
+
     # -- CRUD ------------------------------------------------------------------------------
     async def create(self, ref: dict[str, Any]) -> dict[str, Any]:
         """``ref``: user_id, type, blob (string), optional project_id/id, anything else is
