@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -108,7 +109,7 @@ class KeystoneAnchor:
 log_file = {d}/keystone.log
 debug = false
 [database]
-connection = sqlite:///{d}/keystone.db
+connection = sqlite:///{d}/keystone.db?timeout=30
 [token]
 provider = fernet
 [fernet_tokens]
@@ -133,6 +134,10 @@ password_hash_rounds = {self.hash_rounds}
         self.bin = ensure_venv()
         self._write_conf()
         self._manage("db_sync")
+        # Two gunicorn workers write to one SQLite file: WAL (persistent in the file) lets
+        # readers run beside a writer; without it Tempest sees "database is locked" 500s.
+        with contextlib.closing(sqlite3.connect(self.dir / "keystone.db")) as db:
+            db.execute("PRAGMA journal_mode=WAL")
         user = ["--keystone-user", "root", "--keystone-group", "root"]
         self._manage("fernet_setup", *user)
         self._manage("credential_setup", *user)
