@@ -230,3 +230,46 @@ async def test_member_access(cloud: Cloud) -> None:
     assert (await c.delete(f"{USERS}/{admin_id}", headers=demo)).status_code == 403
     assert (await c.get(f"{USERS}/{me}/groups", headers=demo)).status_code == 200
     assert (await c.get(f"{USERS}/{admin_id}/groups", headers=demo)).status_code == 403
+
+
+async def test_domain_scoped_manager_and_reader(cloud: Cloud) -> None:
+    h = await _admin(cloud)
+    c = cloud.client
+    dom = (await c.post("/identity/v3/domains", headers=h, json={"domain": {
+        "name": "managed"}})).json()["domain"]
+    boss = await _create(cloud, h, name="boss", password="boss-pass-1", domain_id=dom["id"])
+    peer = await _create(cloud, h, name="peer", domain_id=dom["id"])
+    roles = {r["name"]: r["id"] for r in (await c.get("/identity/v3/roles", headers=h)
+                                          ).json()["roles"]}
+    r = await c.put(f"/identity/v3/domains/{dom['id']}/users/{boss['id']}/roles/"
+                    f"{roles['manager']}", headers=h)
+    assert r.status_code == 204, r.text
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "id": boss["id"], "password": "boss-pass-1"}}}, "scope": {"domain": {"id": dom["id"]}}}}
+    r = await c.post(TOKENS, json=body)
+    assert r.status_code == 201, r.text
+    mgr = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    # a domain reader (manager implies reader) sees only its domain's users
+    r = await c.get(USERS, headers=mgr)
+    assert r.status_code == 200
+    assert {u["id"] for u in r.json()["users"]} == {boss["id"], peer["id"]}
+    assert (await c.get(f"{USERS}/{peer['id']}", headers=mgr)).status_code == 200
+    admin_id = (await c.get(USERS, headers=h, params={"name": "admin"})).json()["users"][0]["id"]
+    assert (await c.get(f"{USERS}/{admin_id}", headers=mgr)).status_code == 403
+    # a domain manager manages users of its own domain only
+    r = await c.post(USERS, headers=mgr, json={"user": {"name": "new", "domain_id": dom["id"]}})
+    assert r.status_code == 201
+    r = await c.post(USERS, headers=mgr, json={"user": {"name": "new", "domain_id": "default"}})
+    assert r.status_code == 403
+    r = await c.patch(f"{USERS}/{peer['id']}", headers=mgr, json={"user": {"email": "p@x"}})
+    assert r.status_code == 200
+    assert (await c.delete(f"{USERS}/{admin_id}", headers=mgr)).status_code == 403
+    # and projects: listed within the domain, created there, not elsewhere
+    r = await c.post("/identity/v3/projects", headers=mgr, json={"project": {
+        "name": "mp", "domain_id": dom["id"]}})
+    assert r.status_code == 201
+    r = await c.get("/identity/v3/projects", headers=mgr)
+    assert [p["name"] for p in r.json()["projects"]] == ["mp"]
+    r = await c.post("/identity/v3/projects", headers=mgr, json={"project": {
+        "name": "mp", "domain_id": "default"}})
+    assert r.status_code == 403
