@@ -246,6 +246,11 @@ async def test_role_assignment_shapes_and_filters(cloud: Cloud) -> None:
                 "include_subtree"):
         r = await cloud.client.get(f"{V3}/role_assignments?{bad}", headers=w.h)
         assert r.status_code == 400, bad
+    r = await cloud.client.get(f"{V3}/role_assignments?scope.project.id=nope&include_subtree",
+                               headers=w.h)
+    assert r.status_code == 404
+    r = await cloud.client.head(f"{V3}/role_assignments", headers=w.h)
+    assert r.status_code == 200 and r.content == b""
 
 
 async def test_effective_expands_groups_and_implied_roles(cloud: Cloud) -> None:
