@@ -24,8 +24,8 @@ async def _service(cloud: Cloud, h: dict[str, str], **extra: Any) -> dict[str, A
     return dict(r.json()["service"])
 
 
-async def _catalog(cloud: Cloud) -> list[dict[str, Any]]:
-    token = await cloud.token("admin", "admin")
+async def _catalog(cloud: Cloud, token: str | None = None) -> list[dict[str, Any]]:
+    token = token or await cloud.token("admin", "admin")
     r = await cloud.client.get(f"{V3}/auth/tokens", headers={"X-Auth-Token": token,
                                                               "X-Subject-Token": token})
     return list(r.json()["token"]["catalog"])
@@ -118,12 +118,14 @@ async def test_endpoint_validation_and_catalog_follows_changes(cloud: Cloud) -> 
     assert [e["url"] for e in entry["endpoints"]] == [good["url"]]
     # a region with endpoints cannot be deleted
     assert (await cloud.client.delete(f"{V3}/regions/R2", headers=h)).status_code == 403
-    # disable: gone from the next token's catalog at once
+    # disable: gone from the catalog at once, also when validating an existing token
+    earlier = await cloud.token("admin", "admin")
+    assert any(s["id"] == svc["id"] for s in await _catalog(cloud, earlier))
     r = await cloud.client.patch(f"{V3}/endpoints/{ep['id']}",
                                  json={"endpoint": {"enabled": False, "interface": "internal"}},
                                  headers=h)
     assert r.status_code == 200 and r.json()["endpoint"]["interface"] == "internal"
-    entry = next(s for s in await _catalog(cloud) if s["id"] == svc["id"])
+    entry = next(s for s in await _catalog(cloud, earlier) if s["id"] == svc["id"])
     assert entry["endpoints"] == []
     r = await cloud.client.get(f"{V3}/endpoints?service_id={svc['id']}&interface=internal",
                                headers=h)
@@ -135,7 +137,7 @@ async def test_endpoint_validation_and_catalog_follows_changes(cloud: Cloud) -> 
     # deleting the service deletes its endpoints
     assert (await cloud.client.delete(f"{V3}/services/{svc['id']}", headers=h)).status_code == 204
     assert (await cloud.client.get(f"{V3}/endpoints/{ep['id']}", headers=h)).status_code == 404
-    assert all(s["id"] != svc["id"] for s in await _catalog(cloud))
+    assert all(s["id"] != svc["id"] for s in await _catalog(cloud, earlier))
     assert (await cloud.client.delete(f"{V3}/regions/R2", headers=h)).status_code == 204
 
 
