@@ -87,10 +87,7 @@ class MemoryBroker:
         self._mailboxes: dict[str, Callable[[bytes], None]] = {}
 
     def publish(self, out: Outgoing) -> None:
-        deadline = None
-        if out.ttl is not None:
-            deadline = asyncio.get_running_loop().time() + out.ttl
-        item = _Item(out.body, deadline)
+        item = _Item(out.body, out.expires_at)
         if out.fanout:
             for consumer in self._fanout.get(out.topic, ()):
                 consumer.inbox.put_nowait(item)

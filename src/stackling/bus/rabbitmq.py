@@ -204,7 +204,6 @@ class RabbitTransport(Transport):
             message_id=out.msg_id,
             correlation_id=out.msg_id,
             reply_to=out.reply_to,
-            expiration=out.ttl,
             delivery_mode=(
                 aio_pika.DeliveryMode.PERSISTENT
                 if out.persistent
@@ -218,7 +217,9 @@ class RabbitTransport(Transport):
             raise TransportUnavailable("broker unreachable (declaring exchange)") from None
         key = "" if out.fanout else out.topic
         try:
-            await self._publish_retrying(exchange, message, key, out.mandatory, deadline)
+            await self._publish_retrying(
+                exchange, message, key, out.mandatory, deadline, out.expires_at
+            )
         except PublishError:
             raise Undeliverable(f"no queue exists for topic {out.topic!r}") from None
 
@@ -237,10 +238,13 @@ class RabbitTransport(Transport):
         routing_key: str,
         mandatory: bool,
         deadline: float,
+        expires_at: float | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         while True:
             remaining = deadline - loop.time()
+            if expires_at is not None:  # the TTL runs from the broker's enqueue: what is left
+                message.expiration = max(expires_at - loop.time(), 0.001)
             try:
                 await exchange.publish(
                     message, routing_key, mandatory=mandatory, timeout=max(remaining, 0.01)

@@ -104,7 +104,7 @@ class Outgoing:
     msg_id: str
     fanout: bool = False
     reply_to: str | None = None
-    ttl: float | None = None  # seconds; dropped if no consumer took it by then
+    expires_at: float | None = None  # loop time; dropped if no consumer took it by then
     mandatory: bool = True  # raise Undeliverable when no queue exists for the topic
     persistent: bool = False  # survive a broker restart (durable queue + persistent message)
 
@@ -261,7 +261,9 @@ class Transport(ABC):
         deadline = loop.time() + timeout
         future: asyncio.Future[Envelope] = loop.create_future()
         self._pending[env.msg_id] = future
-        out = Outgoing(topic, env.to_bytes(), env.msg_id, reply_to=self.reply_address, ttl=timeout)
+        out = Outgoing(
+            topic, env.to_bytes(), env.msg_id, reply_to=self.reply_address, expires_at=deadline
+        )
         try:
             async with asyncio.timeout_at(deadline):
                 await self._publish(out, deadline)

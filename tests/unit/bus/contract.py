@@ -163,7 +163,7 @@ class BusContract:
         await server.serve(topic, collector(seen))
         await wait_until(lambda: len(seen) >= 1)
         await asyncio.sleep(0.2)
-        assert seen == [Ping(n=2)]  # the expired call was dropped, the cast waited
+        assert seen == [Ping(n=2)], seen  # the expired call was dropped, the cast waited
 
     async def test_unserved_topic_is_undeliverable(self, make_bus: MakeBus, topic: str) -> None:
         client = await make_bus()
