@@ -116,7 +116,12 @@ async def test_immutable_domain(cloud: Cloud) -> None:
     assert r.status_code == 403
     r = await cloud.client.patch(url, headers=h, json={"domain": {
         "options": {"immutable": False}, "enabled": False}})
+    assert r.status_code == 403  # first make it mutable, then change the rest
+    r = await cloud.client.patch(url, headers=h, json={"domain": {
+        "options": {"immutable": False}}})
     assert r.status_code == 200 and r.json()["domain"]["options"] == {"immutable": False}
+    r = await cloud.client.patch(url, headers=h, json={"domain": {"enabled": False}})
+    assert r.status_code == 200
     assert (await cloud.client.delete(url, headers=h)).status_code == 204
 
 

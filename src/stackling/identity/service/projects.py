@@ -225,11 +225,11 @@ async def create(svc: Identity, spec: NewProject) -> dict[str, Any]:
 
 
 def check_immutable(p: Project, changes: dict[str, Any], kind: str) -> None:
-    """An immutable resource accepts only the update that clears ``immutable``."""
+    """An immutable resource accepts only the update that clears ``immutable`` (alone)."""
     if not is_immutable(p):
         return
     opts = changes.get("options") or {}
-    if "immutable" in opts and not opts["immutable"]:
+    if len(changes) == 1 and "immutable" in opts and opts["immutable"] in (False, None):
         return
     message = f"Unable to update immutable {kind} resource: `{p.id}."
     raise Forbidden(message + ' Set resource option "immutable" to false first.')
