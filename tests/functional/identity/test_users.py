@@ -273,3 +273,19 @@ async def test_domain_scoped_manager_and_reader(cloud: Cloud) -> None:
     r = await c.post("/identity/v3/projects", headers=mgr, json={"project": {
         "name": "mp", "domain_id": "default"}})
     assert r.status_code == 403
+
+
+async def test_password_change_counts_towards_lockout(cloud: Cloud) -> None:
+    h = await _admin(cloud)
+    u = await _create(cloud, h, name="mallory-target", password="right-pass-1")
+    url = f"{USERS}/{u['id']}/password"
+    attempts = cloud.config.identity.lockout_failure_attempts
+    assert attempts is not None
+    for _ in range(attempts):
+        r = await cloud.client.post(url, json={"user": {"original_password": "guess",
+                                                        "password": "x"}})
+        assert r.status_code == 401
+    r = await cloud.client.post(url, json={"user": {"original_password": "right-pass-1",
+                                                    "password": "new-pass-1"}})
+    assert r.status_code == 401 and "locked" in r.json()["error"]["message"]
+    assert await _login(cloud, "mallory-target", "right-pass-1") == 401

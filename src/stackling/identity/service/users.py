@@ -9,15 +9,17 @@ memberships, role assignments, application credentials and credentials. A user's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.errors import Conflict, NotFound, Unauthorized, ValidationError
 from stackling.common.ids import new_id
-from stackling.common.timeutils import isotime, utcnow
+from stackling.common.timeutils import as_aware, isotime, utcnow
 from stackling.identity.models import (
     ApplicationCredential,
     Assignment,
@@ -158,12 +160,19 @@ async def update(svc: Identity, user_id: str, changes: dict[str, Any]) -> dict[s
 
 
 async def change_password(svc: Identity, user_id: str, original: str, new: str) -> None:
-    """Self-service change: the original password must match (else 401)."""
+    """Self-service change: the original password must match (else 401).
+
+    Wrong originals count towards the account lockout like failed logins, so this door is no
+    way around it."""
     async with svc.store.read() as session:
         u = await session.get(User, user_id)
         stored = u.password_hash if u is not None else None
         locked = bool(u is not None and (u.options or {}).get("lock_password"))
+    if u is not None and _locked_out(svc, u):
+        raise Unauthorized(f"The account is locked for user: {user_id}.")
     if not await svc.hasher.verify(original, stored) or u is None:
+        if u is not None:
+            await _record_failure(svc, user_id)
         raise Unauthorized("Error when changing user password: Invalid user / password")
     if locked:
         raise ValidationError("You cannot change your password at this time due to password "
@@ -180,6 +189,22 @@ async def change_password(svc: Identity, user_id: str, original: str, new: str) 
         row.failed_auth_count = 0
         row.failed_auth_at = None
     await svc.revocations.revoke(user_id=user_id)
+
+
+def _locked_out(svc: Identity, u: User) -> bool:
+    attempts = svc.config.identity.lockout_failure_attempts
+    if attempts is None or u.failed_auth_count < attempts or u.failed_auth_at is None:
+        return False
+    until = as_aware(u.failed_auth_at) + timedelta(seconds=svc.config.identity.lockout_duration)
+    return until > utcnow()
+
+
+async def _record_failure(svc: Identity, user_id: str) -> None:
+    if svc.config.identity.lockout_failure_attempts is None:
+        return
+    async with svc.store.write() as session:
+        await session.execute(sa_update(User).where(User.id == user_id).values(
+            failed_auth_count=User.failed_auth_count + 1, failed_auth_at=utcnow()))
 
 
 async def purge_users(session: AsyncSession, user_ids: list[str]) -> None:
