@@ -19,7 +19,7 @@ from stackling.identity.api.common import (
     json_response,
     require_object,
 )
-from stackling.identity.service import domains, projects, users
+from stackling.identity.service import domains, project_tags, projects, users
 from stackling.identity.service.listing import as_bool
 
 router = APIRouter()
@@ -94,7 +94,7 @@ async def list_projects(request: Request) -> Response:
     await authorize(request, "identity:list_projects", target, ctx=ctx)
     is_domain = as_bool("is_domain", params["is_domain"]) if "is_domain" in params else False
     refs = await projects.list_projects(svc, is_domain=is_domain)
-    refs = projects.tag_filter(refs, {k: params[k] for k in _TAG_FILTERS if k in params})
+    refs = project_tags.tag_filter(refs, {k: params[k] for k in _TAG_FILTERS if k in params})
     if ctx.domain_id:
         refs = [r for r in refs if r["domain_id"] == ctx.domain_id]
     refs = [f.with_link(request, "projects", r) for r in refs]
@@ -229,7 +229,7 @@ async def add_tag(request: Request, project_id: str, value: str) -> Response:
     svc = identity(request)
     await _authorized_project(request, "identity:create_project_tag", project_id)
     f.tag(value)
-    await projects.add_tag(svc, project_id, value, f.MAX_TAGS)
+    await project_tags.add_tag(svc, project_id, value, f.MAX_TAGS)
     url = f"{base_url(request)}/v3/projects/{project_id}/tags/{value}"
     return Response(status_code=201, headers={"Location": url})
 
@@ -238,7 +238,7 @@ async def add_tag(request: Request, project_id: str, value: str) -> Response:
 async def delete_tag(request: Request, project_id: str, value: str) -> Response:
     svc = identity(request)
     await _authorized_project(request, "identity:delete_project_tag", project_id)
-    await projects.remove_tag(svc, project_id, value)
+    await project_tags.remove_tag(svc, project_id, value)
     return Response(status_code=204)
 
 
