@@ -29,6 +29,7 @@ import asyncio
 import logging
 import os
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import aio_pika
 from aio_pika.abc import (
@@ -39,7 +40,6 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
-from yarl import URL
 
 from stackling.bus.errors import TransportClosed, TransportUnavailable, Undeliverable
 from stackling.bus.transport import Handler, Outgoing, Subscription, Transport
@@ -137,7 +137,7 @@ class RabbitTransport(Transport):
 
     async def _connect(self) -> None:
         kwargs: dict[str, Any] = {}
-        if "reconnect_interval" not in URL(self._url).query:
+        if "reconnect_interval" not in parse_qs(urlsplit(self._url).query):
             kwargs["reconnect_interval"] = self._reconnect_interval
         try:
             self._conn = await aio_pika.connect_robust(
@@ -179,8 +179,10 @@ class RabbitTransport(Transport):
     def _safe(self, exc: BaseException) -> str:
         """``Type: text`` of an exception with the URL's password blanked out."""
         text = f"{type(exc).__name__}: {exc}"
-        password = URL(self._url).password
-        return text.replace(password, "***") if password else text
+        password = urlsplit(self._url).password
+        for secret in {password, unquote(password)} if password else ():
+            text = text.replace(secret, "***")
+        return text
 
     # -- primitives ---------------------------------------------------------------------
 
