@@ -161,3 +161,49 @@ async def test_auth_projects_and_catalog(cloud: Cloud) -> None:
     assert any(s["type"] == "identity" for s in r.json()["catalog"])
     r = await cloud.client.get("/identity/v3/auth/system", headers={"X-Auth-Token": demo})
     assert r.json()["system"] == []
+
+
+async def test_unscoped_token_has_no_catalog(cloud: Cloud) -> None:
+    token = await cloud.token(project=None, scope="unscoped")
+    r = await cloud.client.get(TOKENS, headers={"X-Auth-Token": token,
+                                                "X-Subject-Token": token})
+    assert r.status_code == 200
+    body = r.json()["token"]
+    assert "catalog" not in body and "project" not in body and "roles" not in body
+
+
+async def test_endpoint_filter_narrows_project_catalog(cloud: Cloud) -> None:
+    admin = await cloud.token()
+    h = {"X-Auth-Token": admin}
+    c = cloud.client
+    svc = (await c.post("/identity/v3/services", headers=h, json={
+        "service": {"type": "widget", "name": "widgets"}})).json()["service"]
+    ep = (await c.post("/identity/v3/endpoints", headers=h, json={"endpoint": {
+        "service_id": svc["id"], "interface": "public", "region_id": "RegionOne",
+        "url": "http://widgets.example/v1"}})).json()["endpoint"]
+    demo_id = (await c.get("/identity/v3/projects?name=demo", headers=h)).json()[
+        "projects"][0]["id"]
+    before = {s["type"] for s in (await c.get(
+        TOKENS, headers={**h, "X-Subject-Token": await cloud.token("demo", "demo")}
+    )).json()["token"]["catalog"]}
+    assert {"identity", "widget"} <= before
+    r = await c.put(f"/identity/v3/OS-EP-FILTER/projects/{demo_id}/endpoints/{ep['id']}",
+                    headers=h)
+    assert r.status_code == 204
+    after = (await c.get(TOKENS, headers={
+        **h, "X-Subject-Token": await cloud.token("demo", "demo")})).json()["token"]["catalog"]
+    assert [s["type"] for s in after] == ["widget"]
+    assert [e["id"] for e in after[0]["endpoints"]] == [ep["id"]]
+    # other projects keep the whole catalog
+    mine = (await c.get(TOKENS, headers={**h, "X-Subject-Token": admin})).json()
+    assert "identity" in {s["type"] for s in mine["token"]["catalog"]}
+
+
+async def test_bootstrap_roles_are_immutable(cloud: Cloud) -> None:
+    admin = await cloud.token()
+    h = {"X-Auth-Token": admin}
+    roles = (await cloud.client.get("/identity/v3/roles?name=member", headers=h)).json()
+    member = roles["roles"][0]
+    assert member["options"] == {"immutable": True}
+    r = await cloud.client.delete(f"/identity/v3/roles/{member['id']}", headers=h)
+    assert r.status_code == 403

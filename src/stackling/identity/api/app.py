@@ -6,12 +6,27 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from stackling.identity.api import tokens, versions
-from stackling.identity.api import assignments, roles
-from stackling.identity.api import app_creds, credentials, ec2, revoke_events
-from stackling.identity.api import endpoint_groups, endpoints, limits, policies_api, regions
-from stackling.identity.api import domain_configs, services
-from stackling.identity.api import domains, groups, projects, users
+from stackling.identity.api import (
+    app_creds,
+    assignments,
+    credentials,
+    domain_configs,
+    domains,
+    ec2,
+    endpoint_groups,
+    endpoints,
+    groups,
+    limits,
+    policies_api,
+    projects,
+    regions,
+    revoke_events,
+    roles,
+    services,
+    tokens,
+    users,
+    versions,
+)
 from stackling.identity.policies import default_rules
 from stackling.identity.service.identity import Identity
 from stackling.web.app import create_service_app

@@ -6,12 +6,29 @@ YAML file (``identity.policy_file`` or ``policy_file`` in the config).
 
 from __future__ import annotations
 
-from stackling.identity.policies import base, tokens
-from stackling.identity.policies import assignments, grants, implied_roles, roles
-from stackling.identity.policies import application_credentials, credentials, ec2, revoke_events
-from stackling.identity.policies import endpoint_filter, endpoints, limits, policy, regions
-from stackling.identity.policies import domain_config, services
-from stackling.identity.policies import domains, groups, projects, users
+from stackling.identity.policies import (
+    application_credentials,
+    assignments,
+    base,
+    credentials,
+    domain_config,
+    domains,
+    ec2,
+    endpoint_filter,
+    endpoints,
+    grants,
+    groups,
+    implied_roles,
+    limits,
+    policy,
+    projects,
+    regions,
+    revoke_events,
+    roles,
+    services,
+    tokens,
+    users,
+)
 
 MODULES = [base, tokens, application_credentials, credentials, ec2, revoke_events]
 MODULES += [roles, implied_roles, grants, assignments]

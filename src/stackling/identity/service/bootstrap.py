@@ -56,7 +56,9 @@ async def _role(session: AsyncSession, name: str) -> Role:
     role = (await session.scalars(select(Role).where(
         Role.name == name, Role.domain_id == GLOBAL_ROLE_DOMAIN))).first()
     if role is None:
-        role = Role(id=new_id(), name=name, domain_id=GLOBAL_ROLE_DOMAIN, options={}, extra={})
+        # immutable, as Keystone's bootstrap makes its default roles
+        role = Role(id=new_id(), name=name, domain_id=GLOBAL_ROLE_DOMAIN,
+                    options={"immutable": True}, extra={})
         session.add(role)
         await session.flush()
     return role

@@ -22,6 +22,7 @@ from stackling.common.timeutils import isotime, utcnow
 from stackling.identity.models import ApplicationCredential, Project, User
 from stackling.identity.service import roles as roles_mod
 from stackling.identity.service.catalog import build_catalog
+from stackling.identity.service.endpoint_filter import endpoints_for_project
 from stackling.identity.service.fernet import KeyRepository
 from stackling.identity.service.revocations import Revocations
 from stackling.identity.service.store import Store
@@ -71,6 +72,7 @@ class TokenService:
         self._scopes: dict[tuple[str, str, str | None, str | None], ScopeInfo] = {}
         self._catalog: tuple[int, float, list[dict[str, Any]]] | None = None
         self._rendered: dict[tuple[str, bool], tuple[int, float, bytes]] = {}
+        self._filters: dict[str, tuple[int, float, frozenset[str] | None]] = {}
 
     # -- issuing ---------------------------------------------------------------------------
     async def issue(self, user_id: str, methods: tuple[str, ...], *,
@@ -107,6 +109,30 @@ class TokenService:
         if await self.revocations.is_revoked(data, scope.domain_ids, scope.role_ids):
             raise NotFound("The token has been revoked.")
         return ValidatedToken(token, data, scope)
+
+    async def project_catalog(self, project_id: str | None) -> list[dict[str, Any]]:
+        """The catalog a project-scoped token shows: when the project has OS-EP-FILTER
+        associations, only those endpoints (and services left with none are dropped), as
+        Keystone's SQL catalog does."""
+        catalog = await self.catalog()
+        if project_id is None:
+            return catalog
+        now = time.monotonic()
+        hit = self._filters.get(project_id)
+        if hit is None or hit[0] != self.store.revision or now - hit[1] >= self.cache_ttl:
+            revision = self.store.revision
+            async with self.store.read() as session:
+                endpoints = await endpoints_for_project(session, project_id)
+            if len(self._filters) > 10000:
+                self._filters.clear()
+            hit = (revision, now, frozenset(e.id for e in endpoints) or None)
+            self._filters[project_id] = hit
+        allowed = hit[2]
+        if allowed is None:
+            return catalog
+        filtered = [{**svc, "endpoints": [e for e in svc["endpoints"] if e["id"] in allowed]}
+                    for svc in catalog]
+        return [svc for svc in filtered if svc["endpoints"]]
 
     async def catalog(self) -> list[dict[str, Any]]:
         cached = self._catalog
@@ -230,9 +256,7 @@ class TokenService:
         if scope.app_cred is not None:
             body["application_credential"] = scope.app_cred
         if include_catalog and (data.project_id or data.domain_id or data.system):
-            body["catalog"] = _substitute(await self.catalog(), data)
-        elif include_catalog:
-            body["catalog"] = []
+            body["catalog"] = _substitute(await self.project_catalog(data.project_id), data)
         return {"token": body}
 
 
