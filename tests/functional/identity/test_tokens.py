@@ -207,3 +207,13 @@ async def test_bootstrap_roles_are_immutable(cloud: Cloud) -> None:
     assert member["options"] == {"immutable": True}
     r = await cloud.client.delete(f"/identity/v3/roles/{member['id']}", headers=h)
     assert r.status_code == 403
+
+
+async def test_rescope_with_revoked_token_is_404(cloud: Cloud) -> None:
+    admin = await cloud.token()
+    victim = await cloud.token()
+    await cloud.client.delete(TOKENS, headers={"X-Auth-Token": admin, "X-Subject-Token": victim})
+    r = await cloud.client.post(TOKENS, json={"auth": {"identity": {
+        "methods": ["token"], "token": {"id": victim}}}})
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == 404

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import IdentityConfig
-from stackling.common.errors import NotFound, Unauthorized, ValidationError
+from stackling.common.errors import Unauthorized, ValidationError
 from stackling.common.timeutils import utcnow
 from stackling.identity.models import ROOT_DOMAIN, ApplicationCredential, Project, User
 from stackling.identity.service.passwords import PasswordHasher
@@ -189,10 +189,8 @@ class Authenticator:
         token_id = spec.get("id")
         if not isinstance(token_id, str):
             raise ValidationError("Invalid input for field 'token/id': expected a string.")
-        try:
-            return await self.tokens.validate(token_id)
-        except NotFound as exc:
-            raise Unauthorized() from exc
+        # an unknown, expired or revoked token is 404 here, as in Keystone
+        return await self.tokens.validate(token_id)
 
     async def _app_cred(self, spec: dict[str, Any]) -> ApplicationCredential:
         secret = spec.get("secret")
