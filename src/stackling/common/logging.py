@@ -271,4 +271,8 @@ def configure_logging(
     handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root.addHandler(handler)
     root.setLevel(numeric)
+    # These libraries log whole AMQP frames / SQL parameters at DEBUG: message bodies and
+    # bound values can carry secrets, so they never go below INFO.
+    for noisy in ("aiormq", "aio_pika", "sqlalchemy.engine", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.INFO))
     logging.captureWarnings(True)
