@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -18,7 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from stackling.bus import Transport, create_transport
+from stackling.bus.url import redact_url
 from stackling.cli import cloudsyaml
+from stackling.clients.identity import announce_revocation
 from stackling.common.config import Config
 from stackling.common.ids import new_secret
 from stackling.common.logging import configure_logging
@@ -108,6 +112,17 @@ async def prepare(config: Config) -> Identity:
     return identity
 
 
+async def start_bus(config: Config, identity: Identity, stack: AsyncExitStack) -> Transport:
+    """Connect the message bus (in-process, or RabbitMQ in split deployments) and let
+    identity announce revocations on it, so other processes' token caches drop them."""
+    bus = create_transport(config.bus.url, call_timeout=config.bus.call_timeout)
+    say(f"bus: {redact_url(config.bus.url)}")
+    await bus.start()
+    stack.push_async_callback(bus.close)
+    identity.revocations.listeners.append(functools.partial(announce_revocation, bus))
+    return bus
+
+
 def _write_runfile(config: Config) -> Path:
     runfile = config.data_dir / "run.json"
     runfile.write_text(json.dumps({"pid": os.getpid(), "url": config.public_url(),
@@ -154,6 +169,7 @@ async def run_up(config: Config) -> int:
     async with AsyncExitStack() as stack:
         identity = await prepare(config)
         stack.push_async_callback(identity.close)
+        await start_bus(config, identity, stack)
         app = build_root_app(identity, config)
         runfile = _write_runfile(config)
         stack.callback(runfile.unlink, missing_ok=True)
@@ -168,12 +184,12 @@ async def run_up(config: Config) -> int:
 async def run_serve(config: Config, service: str) -> int:
     """Split deployment: one service's API alone (no bootstrap beyond migrations)."""
     configure_logging(config.log.level, config.log.json_format)
-    identity = Identity(config)
-    await identity.start()
-    try:
+    async with AsyncExitStack() as stack:
+        identity = Identity(config)
+        stack.push_async_callback(identity.close)
+        await identity.start()
+        await start_bus(config, identity, stack)
         app = create_identity_app(identity, config.identity.policy_file or config.policy_file)
         say(f"{service} serving on {config.public_url()}")
         await serve_app(Starlette(routes=[Mount("/identity", app)]), config)
-    finally:
-        await identity.close()
     return 0
