@@ -8,12 +8,13 @@ config object. Environment variables override the file: ``STACKLING_<SECTION>__<
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "STACKLING_"
 SERVICES = ("identity", "compute", "image", "network", "volume", "object-store")
@@ -48,6 +49,39 @@ class BusConfig(_Section):
     call_timeout: float = Field(default=60.0, gt=0)
 
 
+class SecurityComplianceConfig(_Section):
+    """Keystone's ``[security_compliance]`` PCI-DSS options, with Keystone's defaults (all off).
+
+    The lockout pair lives on :class:`IdentityConfig` (``lockout_failure_attempts`` /
+    ``lockout_duration``). ``password_regex`` is checked here, at load time: a broken pattern
+    stops the cloud from starting instead of refusing every password change later."""
+
+    # a user who has not authenticated for this many days is disabled (API ``enabled``: false)
+    disable_user_account_days_inactive: int | None = Field(default=None, ge=1)
+    # new passwords expire after this many days (existing passwords are not touched)
+    password_expires_days: int | None = Field(default=None, ge=1)
+    # a new password must differ from this many latest passwords (the current one included)
+    unique_last_password_count: int = Field(default=0, ge=0)
+    # days a self-service password must be kept before the user may change it again
+    minimum_password_age: int = Field(default=0, ge=0)
+    # passwords must match (re.match) this pattern; the description explains it to users
+    password_regex: str | None = None
+    password_regex_description: str | None = None
+    # new users and admin resets get an already expired password: the user must change it
+    change_password_upon_first_use: bool = False
+
+    @field_validator("password_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(
+                    f"password_regex is not a valid regular expression: {exc}") from exc
+        return value
+
+
 class IdentityConfig(_Section):
     token_expiration: int = Field(default=3600, ge=60)
     allow_expired_window: int = Field(default=172800, ge=0)
@@ -60,6 +94,8 @@ class IdentityConfig(_Section):
     # Per-process cache of computed role sets; bounded staleness across processes.
     cache_ttl: float = Field(default=2.0, ge=0)
     policy_file: Path | None = None
+    security_compliance: SecurityComplianceConfig = Field(
+        default_factory=SecurityComplianceConfig)
 
 
 class AuthConfig(_Section):
