@@ -102,6 +102,12 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     password_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     password_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # whether the current password was set by its owner (POST /users/{id}/password): only
+    # those are held to the minimum password age, as in Keystone
+    password_self_service: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                        nullable=False)
+    # hashes of earlier passwords, oldest first (security_compliance.unique_last_password_count)
+    password_history: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     failed_auth_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     failed_auth_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 01:41:42.482867
+Create Date: 2026-11-22 02:00:32.863651
 """
 from alembic import op
 import sqlalchemy as sa
@@ -207,6 +207,8 @@ def upgrade() -> None:
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('password_created_at', stackling.db.base.UTCDateTime(), nullable=True),
     sa.Column('password_expires_at', stackling.db.base.UTCDateTime(), nullable=True),
+    sa.Column('password_self_service', sa.Boolean(), nullable=False),
+    sa.Column('password_history', sa.JSON(), nullable=False),
     sa.Column('failed_auth_count', sa.Integer(), nullable=False),
     sa.Column('failed_auth_at', stackling.db.base.UTCDateTime(), nullable=True),
     sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
