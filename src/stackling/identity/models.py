@@ -303,3 +303,63 @@ class DomainConfig(Base):
     group: Mapped[str] = mapped_column(String(255), primary_key=True)
     option: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class Trust(Base):
+    """OS-TRUST: the trustor delegates some of its roles on a project to the trustee.
+
+    ``role_ids`` are the delegated roles as asked (implied roles are added when a token is
+    made). A redelegated trust points at its parent with ``redelegated_trust_id``; deleting
+    a trust deletes the trusts redelegated from it. ``remaining_uses`` is consumed by
+    compare-and-swap (``UPDATE ... WHERE remaining_uses = seen``).
+    """
+
+    __tablename__ = "trust"
+    __table_args__ = (UniqueConstraint("trustor_user_id", "trustee_user_id", "project_id",
+                                       "impersonation", "expires_at"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trustor_user_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    trustee_user_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    impersonation: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    remaining_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    redelegated_trust_id: Mapped[str | None] = mapped_column(String(64), nullable=True,
+                                                             index=True)
+    redelegation_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    extra: Mapped[dict[str, Any]] = _extra()
+
+
+class OAuthConsumer(Base):
+    """OS-OAUTH1 consumer. The secret signs OAuth1 requests (HMAC-SHA1), so it cannot be a
+    one-way hash: it is kept Fernet-encrypted with the credential keys."""
+
+    __tablename__ = "oauth_consumer"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text, nullable=False)
+    extra: Mapped[dict[str, Any]] = _extra()
+
+
+class OAuthRequestToken(Base):
+    __tablename__ = "oauth_request_token"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text, nullable=False)
+    consumer_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    requested_project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    verifier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    authorizing_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class OAuthAccessToken(Base):
+    __tablename__ = "oauth_access_token"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    encrypted_secret: Mapped[str] = mapped_column(Text, nullable=False)
+    consumer_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    authorizing_user_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

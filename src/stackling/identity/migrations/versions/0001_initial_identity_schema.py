@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:00:32.863651
+Create Date: 2026-11-22 02:01:29.298924
 """
 from alembic import op
 import sqlalchemy as sa
@@ -111,6 +111,41 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_limit'))
     )
+    op.create_table('oauth_access_token',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('encrypted_secret', sa.Text(), nullable=False),
+    sa.Column('consumer_id', sa.String(length=64), nullable=False),
+    sa.Column('authorizing_user_id', sa.String(length=64), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('role_ids', sa.JSON(), nullable=False),
+    sa.Column('expires_at', stackling.db.base.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_access_token'))
+    )
+    with op.batch_alter_table('oauth_access_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_oauth_access_token_authorizing_user_id'), ['authorizing_user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_oauth_access_token_consumer_id'), ['consumer_id'], unique=False)
+
+    op.create_table('oauth_consumer',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('description', sa.String(length=64), nullable=True),
+    sa.Column('encrypted_secret', sa.Text(), nullable=False),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_consumer'))
+    )
+    op.create_table('oauth_request_token',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('encrypted_secret', sa.Text(), nullable=False),
+    sa.Column('consumer_id', sa.String(length=64), nullable=False),
+    sa.Column('requested_project_id', sa.String(length=64), nullable=False),
+    sa.Column('verifier', sa.String(length=64), nullable=True),
+    sa.Column('authorizing_user_id', sa.String(length=64), nullable=True),
+    sa.Column('role_ids', sa.JSON(), nullable=False),
+    sa.Column('expires_at', stackling.db.base.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_request_token'))
+    )
+    with op.batch_alter_table('oauth_request_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_oauth_request_token_consumer_id'), ['consumer_id'], unique=False)
+
     op.create_table('policy',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('type', sa.String(length=255), nullable=False),
@@ -196,6 +231,27 @@ def upgrade() -> None:
     sa.Column('extra', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_service'))
     )
+    op.create_table('trust',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('trustor_user_id', sa.String(length=64), nullable=False),
+    sa.Column('trustee_user_id', sa.String(length=64), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('impersonation', sa.Boolean(), nullable=False),
+    sa.Column('expires_at', stackling.db.base.UTCDateTime(), nullable=True),
+    sa.Column('remaining_uses', sa.Integer(), nullable=True),
+    sa.Column('redelegated_trust_id', sa.String(length=64), nullable=True),
+    sa.Column('redelegation_count', sa.Integer(), nullable=True),
+    sa.Column('role_ids', sa.JSON(), nullable=False),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_trust')),
+    sa.UniqueConstraint('trustor_user_id', 'trustee_user_id', 'project_id', 'impersonation', 'expires_at', name=op.f('uq_trust_trustor_user_id_trustee_user_id_project_id_impersonation_expires_at'))
+    )
+    with op.batch_alter_table('trust', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_trust_project_id'), ['project_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_trust_redelegated_trust_id'), ['redelegated_trust_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_trust_trustee_user_id'), ['trustee_user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_trust_trustor_user_id'), ['trustor_user_id'], unique=False)
+
     op.create_table('user',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('domain_id', sa.String(length=64), nullable=False),
@@ -278,6 +334,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_domain_id'))
 
     op.drop_table('user')
+    with op.batch_alter_table('trust', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_trust_trustor_user_id'))
+        batch_op.drop_index(batch_op.f('ix_trust_trustee_user_id'))
+        batch_op.drop_index(batch_op.f('ix_trust_redelegated_trust_id'))
+        batch_op.drop_index(batch_op.f('ix_trust_project_id'))
+
+    op.drop_table('trust')
     op.drop_table('service')
     op.drop_table('role')
     with op.batch_alter_table('revocation_event', schema=None) as batch_op:
@@ -295,6 +358,16 @@ def downgrade() -> None:
 
     op.drop_table('project')
     op.drop_table('policy')
+    with op.batch_alter_table('oauth_request_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_oauth_request_token_consumer_id'))
+
+    op.drop_table('oauth_request_token')
+    op.drop_table('oauth_consumer')
+    with op.batch_alter_table('oauth_access_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_oauth_access_token_consumer_id'))
+        batch_op.drop_index(batch_op.f('ix_oauth_access_token_authorizing_user_id'))
+
+    op.drop_table('oauth_access_token')
     op.drop_table('limit')
     with op.batch_alter_table('group', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_group_domain_id'))
