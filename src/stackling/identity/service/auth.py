@@ -8,16 +8,22 @@ round like known ones (no user enumeration by timing). Lockout follows Keystone'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import IdentityConfig
 from stackling.common.errors import Unauthorized, ValidationError
 from stackling.common.timeutils import utcnow
 from stackling.identity.models import ROOT_DOMAIN, ApplicationCredential, Project, User
+from stackling.identity.service.password_policy import (
+    DISABLED_MESSAGE,
+    EXPIRED_MESSAGE,
+    PasswordPolicy,
+    record_failure,
+    record_success,
+)
 from stackling.identity.service.passwords import PasswordHasher
 from stackling.identity.service.roles import project_roles
 from stackling.identity.service.store import Store
@@ -155,35 +161,21 @@ class Authenticator:
         if user is None:
             await self.hasher.verify(password, None)
             raise Unauthorized()
+        # Keystone's order and messages; a locked account gets the bare 401 (as Keystone's
+        # notification wrapper turns AccountLocked into Unauthorized)
+        policy = PasswordPolicy(self.config)
         now = utcnow()
-        if self._locked(user, now):
-            raise Unauthorized(f"The account is locked for user: {user.id}.")
-        if not await self.hasher.verify(password, user.password_hash):
-            await self._record_failure(user.id)
+        if policy.locked(user, now):
             raise Unauthorized()
-        if not user.enabled:
-            raise Unauthorized(f"User {user.id} is disabled.")
-        if user.password_expires_at is not None and user.password_expires_at <= now:
-            raise Unauthorized("The password is expired and needs to be changed for user: "
-                               f"{user.id}.")
-        if user.failed_auth_count:
-            async with self.store.sessions() as session, session.begin():
-                await session.execute(update(User).where(User.id == user.id)
-                                      .values(failed_auth_count=0, failed_auth_at=None))
+        if not await self.hasher.verify(password, user.password_hash):
+            await record_failure(self.store, policy, user, now)
+            raise Unauthorized()
+        if not policy.enabled(user, now):
+            raise Unauthorized(DISABLED_MESSAGE.format(user_id=user.id))
+        if policy.password_expired(user, now):
+            raise Unauthorized(EXPIRED_MESSAGE.format(user_id=user.id))
+        await record_success(self.store, policy, user, now)
         return user.id
-
-    def _locked(self, user: User, now: Any) -> bool:
-        attempts = self.config.lockout_failure_attempts
-        if attempts is None or user.failed_auth_count < attempts or user.failed_auth_at is None:
-            return False
-        return bool(user.failed_auth_at + timedelta(seconds=self.config.lockout_duration) > now)
-
-    async def _record_failure(self, user_id: str) -> None:
-        if self.config.lockout_failure_attempts is None:
-            return
-        async with self.store.sessions() as session, session.begin():
-            await session.execute(update(User).where(User.id == user_id).values(
-                failed_auth_count=User.failed_auth_count + 1, failed_auth_at=utcnow()))
 
     async def _token(self, spec: dict[str, Any]) -> ValidatedToken:
         token_id = spec.get("id")
