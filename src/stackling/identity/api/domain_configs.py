@@ -29,7 +29,8 @@ async def _show(request: Request, domain_id: str, group: str | None = None,
         await authorize(request, "identity:get_security_compliance_domain_config")
         if not exists:
             raise NotFound(f"Could not find domain: {domain_id}.")
-        settings = {k: getattr(svc.config.identity, k, None) for k in dc.READABLE_COMPLIANCE}
+        rules = svc.config.identity.security_compliance
+        settings = {k: getattr(rules, k) for k in dc.READABLE_COMPLIANCE}
         return reply(request, {"config": dc.security_compliance(domain_id, option, settings)})
     await authorize(request, "identity:get_domain_config")
     if not exists:
