@@ -305,7 +305,8 @@ async def test_mfa_options_are_stored_and_checked(cloud: Cloud) -> None:
                                               "multi_factor_auth_rules": [["password", "totp"]]})
     assert r.status_code == 200
     assert r.json()["user"]["options"]["multi_factor_auth_rules"] == [["password", "totp"]]
-    for bad in ([["password", "password"]], [[]], "password", [["password"], ["password"]]):
+    bads: list[Any] = [[["password", "password"]], [[]], "password", [["password"], ["password"]]]
+    for bad in bads:
         r = await _patch(cloud, u["id"], options={"multi_factor_auth_rules": bad})
         assert r.status_code == 400, bad
     r = await _patch(cloud, u["id"], options={"multi_factor_auth_enabled": "yes"})
