@@ -54,8 +54,14 @@ class PasswordPolicy:
         self.rules = config.security_compliance
 
     # -- new passwords ---------------------------------------------------------------------
-    def check_strength(self, password: str) -> None:
-        """400 unless the password matches ``password_regex`` (as Keystone's validator)."""
+    def check_strength(self, password: str | None) -> None:
+        """400 unless the password matches ``password_regex`` (as Keystone's validator: with
+        a pattern set, even a ``null`` password is refused)."""
+        if password is None:
+            if self.rules.password_regex:
+                raise ValidationError("Password validation error: Password must be a string "
+                                      "type.")
+            return
         if len(password) > self.config.max_password_length:
             raise ValidationError("Password validation error: the password is too long.")
         pattern = self.rules.password_regex

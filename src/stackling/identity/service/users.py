@@ -137,8 +137,9 @@ async def update(svc: Identity, user_id: str, changes: dict[str, Any]) -> dict[s
     A password set here is an admin reset: no history or age check, first-use applies."""
     rules = policy(svc)
     hashed = None
-    if changes.get("password") is not None:
+    if "password" in changes:
         rules.check_strength(changes["password"])
+    if changes.get("password") is not None:
         hashed = await svc.hasher.hash(changes["password"])
     now = utcnow()
     revoke = hashed is not None
