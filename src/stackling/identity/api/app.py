@@ -24,6 +24,7 @@ from stackling.identity.api import (
     roles,
     services,
     tokens,
+    trusts,
     users,
     versions,
 )
@@ -39,6 +40,7 @@ ROUTERS += [roles.router, assignments.router]
 ROUTERS += [regions.router, services.router, endpoints.router, policies_api.router,
             limits.router, endpoint_groups.router, domain_configs.router]
 ROUTERS += [domains.router, projects.router, users.router, groups.router]
+ROUTERS += [trusts.router]
 
 
 def create_app(svc: Identity, policy_file: Path | None = None) -> FastAPI:

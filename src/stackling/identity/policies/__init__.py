@@ -27,6 +27,7 @@ from stackling.identity.policies import (
     roles,
     services,
     tokens,
+    trusts,
     users,
 )
 
@@ -34,6 +35,7 @@ MODULES = [base, tokens, application_credentials, credentials, ec2, revoke_event
 MODULES += [roles, implied_roles, grants, assignments]
 MODULES += [regions, services, endpoints, policy, limits, endpoint_filter, domain_config]
 MODULES += [domains, projects, users, groups]
+MODULES += [trusts]
 
 
 def default_rules() -> dict[str, str]:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import IdentityConfig
-from stackling.common.errors import Unauthorized, ValidationError
+from stackling.common.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from stackling.common.timeutils import utcnow
-from stackling.identity.models import ROOT_DOMAIN, ApplicationCredential, Project, User
+from stackling.identity.models import ROOT_DOMAIN, ApplicationCredential, Project, Trust, User
 from stackling.identity.service.password_policy import (
     DISABLED_MESSAGE,
     EXPIRED_MESSAGE,
@@ -29,6 +29,7 @@ from stackling.identity.service.roles import project_roles
 from stackling.identity.service.store import Store
 from stackling.identity.service.token_format import TokenData
 from stackling.identity.service.tokens import TokenService, ValidatedToken
+from stackling.identity.service.trusts import Trusts, forbidden_action
 
 SUPPORTED_METHODS = ("password", "token", "application_credential")
 
@@ -39,6 +40,7 @@ class Scope:
     domain_id: str | None = None
     system: str | None = None
     unscoped: bool = False
+    trust: Trust | None = None  # OS-TRUST:trust scope (the trust's project, if any)
 
 
 def _obj(value: Any, field: str) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class Authenticator:
         self.tokens = tokens
         self.hasher = hasher
         self.config = config
+        self.trusts = Trusts(store)
 
     async def authenticate(self, body: Any) -> ValidatedToken:
         auth = _obj(_obj(body, "body").get("auth"), "auth")
@@ -103,7 +106,14 @@ class Authenticator:
             if method not in used:
                 used.append(method)
         assert user_id is not None
+        if parent is not None and parent.trust_id is not None:
+            raise forbidden_action("Using trust-scoped token to create another token. Create "
+                                   "a new trust-scoped token instead")
         scope = await self._scope(auth.get("scope"))
+        if scope.trust is not None:
+            if app_cred is not None:
+                raise Unauthorized("Application credentials cannot request a scope.")
+            return await self._issue_trust(user_id, tuple(used), scope.trust, parent)
         if app_cred is not None:
             return await self._issue_app_cred(user_id, tuple(used), app_cred, scope)
         if parent is not None and parent.app_cred_id is not None:
@@ -222,6 +232,37 @@ class Authenticator:
             app_cred_id=cred.id, expires_at=cred.expires_at,
         )
 
+    # -- trusts ----------------------------------------------------------------------------
+    async def _trust_scope(self, spec: dict[str, Any]) -> Scope:
+        if set(spec) & {"project", "domain", "system", "unscoped"}:
+            raise ValidationError("Expecting to find system, project, domain, OS-TRUST:trust "
+                                  "or unscoped in scope. The server could not comply with the "
+                                  "request since it is either malformed or otherwise "
+                                  "incorrect. The client is assumed to be in error.")
+        trust_id = _obj(spec["OS-TRUST:trust"], "scope/OS-TRUST:trust").get("id")
+        if not trust_id:
+            raise ValidationError("Expecting to find trust_id in trust. The server could not "
+                                  "comply with the request since it is either malformed or "
+                                  "otherwise incorrect. The client is assumed to be in error.")
+        trust = await self.trusts.find(_str(trust_id, "OS-TRUST:trust/id"))
+        if trust is None:  # missing, expired or used up
+            raise Unauthorized()
+        return Scope(project_id=trust.project_id, trust=trust)
+
+    async def _issue_trust(self, user_id: str, methods: tuple[str, ...], trust: Trust,
+                           parent: TokenData | None) -> ValidatedToken:
+        """The trustee gets a token of the trust; one use is taken once it is made."""
+        if user_id != trust.trustee_user_id:
+            raise Forbidden()
+        vt = await self.tokens.issue(user_id, methods, project_id=trust.project_id,
+                                     parent=parent, expires_at=trust.expires_at,
+                                     trust_id=trust.id)
+        try:
+            await self.trusts.consume(trust.id)
+        except NotFound as exc:  # deleted meanwhile
+            raise Unauthorized() from exc
+        return vt
+
     # -- scope -----------------------------------------------------------------------------
     async def _scope(self, spec: Any) -> Scope:
         if spec is None:
@@ -229,6 +270,8 @@ class Authenticator:
         if spec == "unscoped":
             return Scope(unscoped=True)
         spec = _obj(spec, "scope")
+        if "OS-TRUST:trust" in spec:
+            return await self._trust_scope(spec)
         async with self.store.read() as session:
             if "project" in spec:
                 project = _obj(spec["project"], "scope/project")
@@ -259,8 +302,6 @@ class Authenticator:
                     raise ValidationError("Invalid input for field 'scope/system': only "
                                           "{'all': true} is supported.")
                 return Scope(system="all")
-            if "OS-TRUST:trust" in spec:
-                raise Unauthorized("Trusts are not supported by this cloud.")
         raise ValidationError("Invalid input for field 'scope': expected project, domain or "
                               "system.")
 

@@ -59,7 +59,7 @@ def to_context(vt: ValidatedToken, request_id: str = "") -> RequestContext:
     domain = scope.domain or {}
     return RequestContext(
         request_id=request_id,
-        user_id=vt.data.user_id,
+        user_id=scope.user["id"],  # the trustor, for a trust that allows impersonation
         user_name=scope.user["name"],
         user_domain_id=scope.user["domain"]["id"],
         project_id=project.get("id"),
@@ -76,4 +76,5 @@ def to_context(vt: ValidatedToken, request_id: str = "") -> RequestContext:
         token=vt.id,
         application_credential_id=vt.data.app_cred_id,
         expires_at=isotime(vt.data.expires_at),
+        extra={"trust": scope.trust} if scope.trust is not None else {},
     )

@@ -34,6 +34,7 @@ class TokenData:
     system: str | None = None
     app_cred_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    trust_id: str | None = None  # OS-TRUST: the trust the token was made with
 
     @property
     def scope_key(self) -> tuple[str, str | None]:
@@ -97,6 +98,8 @@ def encode(data: TokenData, fernet: MultiFernet) -> str:
         _pack_id(data.app_cred_id),
         data.issued_at.timestamp(),  # sub-second: revocation compares precisely
     ]
+    if data.trust_id:  # appended, and only when set: older tokens (and readers) unchanged
+        payload.append(_pack_id(data.trust_id))
     token = fernet.encrypt_at_time(msgpack.packb(payload), int(data.issued_at.timestamp()))
     return token.rstrip(b"=").decode("ascii")
 
@@ -108,7 +111,8 @@ def decode(token: str, fernet: MultiFernet) -> TokenData:
         raw += b"=" * (-len(raw) % 4)
         plain = fernet.decrypt(raw)
         payload = msgpack.unpackb(plain)
-        version, user, mask, scope, expires, audit_ids, app_cred, issued = payload
+        version, user, mask, scope, expires, audit_ids, app_cred, issued = payload[:8]
+        trust = payload[8] if len(payload) > 8 else None
         if version != FORMAT_VERSION:
             raise ValueError("unknown token format")
         kind, scope_id = scope
@@ -122,6 +126,7 @@ def decode(token: str, fernet: MultiFernet) -> TokenData:
             domain_id=_unpack_id(scope_id) if kind == 2 else None,
             system=scope_id if kind == 3 else None,
             app_cred_id=_unpack_id(app_cred),
+            trust_id=_unpack_id(trust),
         )
     except (InvalidToken, ValueError, TypeError, UnicodeError, msgpack.ExtraData,
             msgpack.FormatError, msgpack.StackError) as exc:

@@ -21,6 +21,7 @@ from stackling.common.errors import NotFound, Unauthorized
 from stackling.common.timeutils import isotime, utcnow
 from stackling.identity.models import ApplicationCredential, Project, User
 from stackling.identity.service import roles as roles_mod
+from stackling.identity.service import trusts as trusts_mod
 from stackling.identity.service.catalog import build_catalog
 from stackling.identity.service.endpoint_filter import endpoints_for_project
 from stackling.identity.service.fernet import KeyRepository
@@ -42,6 +43,8 @@ class ScopeInfo:
     role_ids: frozenset[str] = frozenset()
     is_domain: bool = False
     app_cred: dict[str, Any] | None = None
+    trust: dict[str, Any] | None = None  # the token's OS-TRUST:trust block
+    trustor_id: str | None = None
     revision: int = 0
     loaded_at: float = 0.0
 
@@ -69,7 +72,8 @@ class TokenService:
         self.lifetime = lifetime
         self.allow_expired_window = allow_expired_window
         self.cache_ttl = cache_ttl
-        self._scopes: dict[tuple[str, str, str | None, str | None], ScopeInfo] = {}
+        self._scopes: dict[tuple[str, str, str | None, str | None, str | None],
+                           ScopeInfo] = {}
         self._catalog: tuple[int, float, list[dict[str, Any]]] | None = None
         self._rendered: dict[tuple[str, bool], tuple[int, float, bytes]] = {}
         self._filters: dict[str, tuple[int, float, frozenset[str] | None]] = {}
@@ -79,7 +83,8 @@ class TokenService:
                     project_id: str | None = None, domain_id: str | None = None,
                     system: str | None = None, parent: TokenData | None = None,
                     app_cred_id: str | None = None,
-                    expires_at: datetime | None = None) -> ValidatedToken:
+                    expires_at: datetime | None = None,
+                    trust_id: str | None = None) -> ValidatedToken:
         now = utcnow()
         expiry = now + timedelta(seconds=self.lifetime)
         if parent is not None:
@@ -91,7 +96,7 @@ class TokenService:
             expiry = min(expiry, expires_at)
         data = TokenData(user_id=user_id, methods=methods, expires_at=expiry, issued_at=now,
                          audit_ids=audit_ids, project_id=project_id, domain_id=domain_id,
-                         system=system, app_cred_id=app_cred_id)
+                         system=system, app_cred_id=app_cred_id, trust_id=trust_id)
         scope = await self.scope_info(data, auth_error=True)
         return ValidatedToken(encode(data, self.keys.fernet()), data, scope)
 
@@ -106,7 +111,10 @@ class TokenService:
             if not allow_expired or data.expires_at + window <= now:
                 raise NotFound("The token has expired.")
         scope = await self.scope_info(data, auth_error=False)
-        if await self.revocations.is_revoked(data, scope.domain_ids, scope.role_ids):
+        if await self.revocations.is_revoked(data, scope.domain_ids, scope.role_ids) or (
+                scope.trustor_id is not None and await self.revocations.is_revoked(
+                    replace(data, user_id=scope.trustor_id), scope.domain_ids,
+                    scope.role_ids)):  # events about the trustor void its trust's tokens
             raise NotFound("The token has been revoked.")
         return ValidatedToken(token, data, scope)
 
@@ -147,7 +155,7 @@ class TokenService:
 
     async def scope_info(self, data: TokenData, auth_error: bool) -> ScopeInfo:
         scope_type, scope_id = data.scope_key
-        key = (data.user_id, scope_type, scope_id, data.app_cred_id)
+        key = (data.user_id, scope_type, scope_id, data.app_cred_id, data.trust_id)
         cached = self._scopes.get(key)
         now = time.monotonic()
         if (cached is not None and cached.revision == self.store.revision
@@ -212,6 +220,8 @@ class TokenService:
             refs = await roles_mod.system_roles(session, user.id)
         if data.app_cred_id:
             refs = await self._app_cred_roles(session, data, refs, info, error)
+        if data.trust_id:
+            refs = await self._trust_roles(session, data, info, error)
         scoped = data.project_id or data.domain_id or data.system
         if scoped and not refs:
             raise error(f"User {user.id} has no access to the requested scope.")
@@ -233,6 +243,23 @@ class TokenService:
         info.app_cred = {"id": cred.id, "name": cred.name, "restricted": not cred.unrestricted}
         return [r for r in refs if r.id in allowed]
 
+    async def _trust_roles(self, session: AsyncSession, data: TokenData, info: ScopeInfo,
+                           error: type[Exception]) -> list[roles_mod.RoleRef]:
+        """A trust-scoped token: the trust's roles; the trustor shown when impersonating."""
+        assert data.trust_id is not None
+        found = await trusts_mod.for_token(session, data.trust_id, data.user_id, error)
+        info.trust = found.as_dict()
+        info.trustor_id = found.trustor.id
+        if found.trust.impersonation:
+            trustor = found.trustor
+            info.user = {
+                "id": trustor.id, "name": trustor.name,
+                "domain": await self._domain_ref(session, trustor.domain_id, error),
+                "password_expires_at": isotime(trustor.password_expires_at)
+                if trustor.password_expires_at else None,
+            }
+        return found.roles
+
     # -- rendering -------------------------------------------------------------------------
     async def render(self, vt: ValidatedToken, include_catalog: bool = True) -> dict[str, Any]:
         """The ``{"token": {...}}`` body of Keystone's token API."""
@@ -244,9 +271,12 @@ class TokenService:
             "expires_at": isotime(data.expires_at),
             "issued_at": isotime(data.issued_at),
         }
+        if scope.trust is not None:
+            body["OS-TRUST:trust"] = scope.trust
         if scope.project is not None:
             body["project"] = scope.project
-            body["is_domain"] = scope.is_domain
+            if scope.trust is None:  # Keystone shows no is_domain on trust-scoped tokens
+                body["is_domain"] = scope.is_domain
         elif scope.domain is not None:
             body["domain"] = scope.domain
         elif scope.system is not None:
