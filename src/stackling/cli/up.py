@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from stackling.bus import Transport, create_transport
 from stackling.bus.url import redact_url
 from stackling.cli import cloudsyaml
-from stackling.clients.identity import announce_revocation
+from stackling.clients.identity import announce_revocation, follow_revocations
 from stackling.common.config import Config
 from stackling.common.ids import new_secret
 from stackling.common.logging import configure_logging
@@ -120,6 +120,8 @@ async def start_bus(config: Config, identity: Identity, stack: AsyncExitStack) -
     await bus.start()
     stack.push_async_callback(bus.close)
     identity.revocations.listeners.append(functools.partial(announce_revocation, bus))
+    # other identity processes' revocations: drop our caches at once, not after cache_ttl
+    await follow_revocations(bus, identity.store.changed)
     return bus
 
 

@@ -2,14 +2,16 @@
 
 :class:`RemoteTokenValidator` asks identity (``GET /v3/auth/tokens``) and turns the answer
 into a :class:`RequestContext`. Wrap it in :class:`stackling.web.auth.CachingValidator` and
-call :func:`follow_revocations` so a revoked token stops working before its cache entry
-expires: identity announces every revocation on the bus fanout topic ``identity.revocations``.
+call :func:`follow_revocations` with its ``forget_all``, so a revoked token stops working
+before its cache entry expires: identity announces every revocation on the bus fanout topic
+``identity.revocations``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -19,7 +21,6 @@ from stackling.bus import Message, Subscription, Transport, register
 from stackling.common.context import RequestContext
 from stackling.common.errors import NotFound, ServiceUnavailable, Unauthorized
 from stackling.common.timeutils import parse_isotime, utcnow
-from stackling.web.auth import CachingValidator
 
 REVOCATION_TOPIC = "identity.revocations"
 
@@ -131,8 +132,12 @@ async def announce_revocation(transport: Transport) -> None:
     await transport.fanout(REVOCATION_TOPIC, TokensRevoked())
 
 
-async def follow_revocations(transport: Transport, cache: CachingValidator) -> Subscription:
+async def follow_revocations(transport: Transport,
+                             forget: Callable[[], None]) -> Subscription:
+    """Call ``forget`` whenever any identity process announces a revocation: e.g. a
+    :class:`CachingValidator`'s ``forget_all``, or another identity process's cache reset."""
+
     async def handler(message: Message, context: Any) -> None:
-        cache.forget_all()
+        forget()
 
     return await transport.serve(REVOCATION_TOPIC, handler, fanout=True)

@@ -45,7 +45,7 @@ async def test_cache_forgets_on_revocation_announcement(
     await transport.start()
     try:
         cache = CachingValidator(remote, ttl=300, size=100)
-        await follow_revocations(transport, cache)
+        await follow_revocations(transport, cache.forget_all)
 
         async def announce() -> None:
             await announce_revocation(transport)
