@@ -272,8 +272,10 @@ async def test_bad_trust_scopes(cloud: Cloud, world: World) -> None:
     assert (await _trust_login(cloud, w.trustee, "no-such-trust")).status_code == 401
     base = {"identity": {"methods": ["password"], "password": {
         "user": {"id": w.trustee.id, "password": w.trustee.password}}}}
-    for scope in ({"OS-TRUST:trust": {}},
-                  {"OS-TRUST:trust": {"id": trust["id"]}, "project": {"id": w.project_id}}):
+    scopes: list[dict[str, Any]] = [
+        {"OS-TRUST:trust": {}},
+        {"OS-TRUST:trust": {"id": trust["id"]}, "project": {"id": w.project_id}}]
+    for scope in scopes:
         r = await cloud.client.post(TOKENS, json={"auth": {**base, "scope": scope}})
         assert r.status_code == 400, scope
 
