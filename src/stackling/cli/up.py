@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -154,12 +155,34 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-async def serve_app(app: Starlette, config: Config) -> None:
+def bind(config: Config) -> socket.socket:
+    """Take the API port before anything else starts, so a busy port is a clear error
+    rather than a server that bootstraps and then dies."""
+    family = socket.AF_INET6 if ":" in config.api.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((config.api.host, config.api.port))
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(f"cannot listen on {config.api.host}:{config.api.port}: "
+                              f"{exc.strerror} (is another stackling running? try --port)"
+                              ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class PortUnavailable(Exception):
+    pass
+
+
+async def serve_app(app: Starlette, config: Config, sock: socket.socket) -> None:
     server = _Server(uvicorn.Config(
-        app, host=config.api.host, port=config.api.port, log_config=None, access_log=False,
-        lifespan="off", server_header=False, proxy_headers=True, forwarded_allow_ips="*",
+        app, log_config=None, access_log=False, lifespan="off", server_header=False,
+        proxy_headers=True, forwarded_allow_ips="*",
     ))
-    await server.serve()
+    await server.serve(sockets=[sock])
 
 
 async def run_up(config: Config) -> int:
@@ -168,7 +191,13 @@ async def run_up(config: Config) -> int:
     if problem:
         say(problem)
         return 2
+    try:
+        sock = bind(config)
+    except PortUnavailable as exc:
+        say(str(exc))
+        return 1
     async with AsyncExitStack() as stack:
+        stack.callback(sock.close)
         identity = await prepare(config)
         stack.push_async_callback(identity.close)
         await start_bus(config, identity, stack)
@@ -178,7 +207,7 @@ async def run_up(config: Config) -> int:
         clouds = config.data_dir / "clouds.yaml"
         say(f"serving on {config.public_url()} (identity at /identity)")
         print(f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=stackling", flush=True)
-        await serve_app(app, config)
+        await serve_app(app, config, sock)
     say("stopped")
     return 0
 
@@ -186,12 +215,18 @@ async def run_up(config: Config) -> int:
 async def run_serve(config: Config, service: str) -> int:
     """Split deployment: one service's API alone (no bootstrap beyond migrations)."""
     configure_logging(config.log.level, config.log.json_format)
+    try:
+        sock = bind(config)
+    except PortUnavailable as exc:
+        say(str(exc))
+        return 1
     async with AsyncExitStack() as stack:
+        stack.callback(sock.close)
         identity = Identity(config)
         stack.push_async_callback(identity.close)
         await identity.start()
         await start_bus(config, identity, stack)
         app = create_identity_app(identity, config.identity.policy_file or config.policy_file)
         say(f"{service} serving on {config.public_url()}")
-        await serve_app(Starlette(routes=[Mount("/identity", app)]), config)
+        await serve_app(Starlette(routes=[Mount("/identity", app)]), config, sock)
     return 0

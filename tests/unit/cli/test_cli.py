@@ -42,3 +42,14 @@ def test_config_file_and_env_override(tmp_path: Path) -> None:
     assert config.identity.token_expiration == 1200
     with pytest.raises(ValueError):
         load_config(None, {"STACKLING_IDENTITY__NO_SUCH_KEY": "1"})
+
+
+def test_busy_port_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["up", "--data-dir", str(tmp_path), "--port", str(port)]) == 1
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
