@@ -179,6 +179,7 @@ async def create_trust(request: Request) -> Response:
 
 
 @router.api_route("/trusts", methods=["GET", "HEAD"])
+@router.api_route("/trusts/", methods=["GET", "HEAD"])  # Tempest's client asks this one
 async def list_trusts(request: Request) -> Response:
     ctx = await caller(request)
     trustor = request.query_params.get("trustor_user_id")
