@@ -20,6 +20,7 @@ from stackling.identity.policies import (
     groups,
     implied_roles,
     limits,
+    oauth1,
     policy,
     projects,
     regions,
@@ -35,7 +36,7 @@ MODULES = [base, tokens, application_credentials, credentials, ec2, revoke_event
 MODULES += [roles, implied_roles, grants, assignments]
 MODULES += [regions, services, endpoints, policy, limits, endpoint_filter, domain_config]
 MODULES += [domains, projects, users, groups]
-MODULES += [trusts]
+MODULES += [trusts, oauth1]
 
 
 def default_rules() -> dict[str, str]:
