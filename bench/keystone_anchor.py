@@ -84,11 +84,13 @@ class KeystoneAnchor:
     """One real Keystone: configure, bootstrap, serve, stop."""
 
     def __init__(self, port: int | None = None, workers: int = 2, cache: str = "memory",
-                 hash_rounds: int = 12, data_dir: Path | None = None) -> None:
+                 hash_rounds: int = 12, data_dir: Path | None = None,
+                 security_compliance: bool = False) -> None:
         self.port = port or free_port()
         self.workers = workers
         self.cache = cache
         self.hash_rounds = hash_rounds
+        self.security_compliance = security_compliance
         WORK.mkdir(parents=True, exist_ok=True)
         self._own_dir = data_dir is None
         self.dir = data_dir or Path(tempfile.mkdtemp(prefix="keystone-", dir=WORK))
@@ -102,6 +104,10 @@ class KeystoneAnchor:
     # -- set-up ---------------------------------------------------------------------
     def _write_conf(self) -> None:
         d = self.dir
+        # devstack's PCI-DSS settings, the ones tools/tempest.d/stackling.ini declares
+        compliance = ("[security_compliance]\nlockout_failure_attempts = 2\n"
+                      "lockout_duration = 5\nunique_last_password_count = 2\n"
+                      "minimum_password_age = 0\n" if self.security_compliance else "")
         cache = ("[cache]\nenabled = true\nbackend = dogpile.cache.memory\n"
                  if self.cache == "memory" else "[cache]\nenabled = false\n")
         self.conf.write_text(f"""\
@@ -119,7 +125,7 @@ key_repository = {d}/credential-keys
 [identity]
 password_hash_algorithm = bcrypt
 password_hash_rounds = {self.hash_rounds}
-{cache}""")
+{cache}{compliance}""")
         (d / "wsgi").mkdir(exist_ok=True)
         (d / "wsgi" / "keystone_anchor_wsgi.py").write_text(WSGI_SHIM)
 
@@ -251,12 +257,16 @@ def main() -> int:
                     help="Keystone [cache]: in-process dogpile memory cache or off")
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="keep state here (default: a temp dir under bench/.work, removed)")
+    ap.add_argument("--security-compliance", action="store_true",
+                    help="lockout after 2 failures for 5 s, last 2 passwords unique "
+                         "(what tools/tempest.d/stackling.ini declares)")
     ap.add_argument("--install-only", action="store_true", help="just build the venv")
     args = ap.parse_args()
     if args.install_only:
         print(ensure_venv())
         return 0
-    ks = KeystoneAnchor(args.port, args.workers, args.cache, data_dir=args.data_dir)
+    ks = KeystoneAnchor(args.port, args.workers, args.cache, data_dir=args.data_dir,
+                        security_compliance=args.security_compliance)
     stop = False
 
     def on_signal(*_: object) -> None:
