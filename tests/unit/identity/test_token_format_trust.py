@@ -38,3 +38,12 @@ def test_tokens_without_trust_keep_the_old_payload() -> None:
     assert len(_payload(token, fernet)) == 8
     data = decode(token, fernet)
     assert data.trust_id is None and data.project_id == "b" * 32
+
+
+def test_oauth1_access_token_id_follows_the_trust_slot() -> None:
+    fernet = MultiFernet([Fernet(Fernet.generate_key())])
+    token = encode(_data(access_token_id="d" * 32), fernet)
+    payload = _payload(token, fernet)
+    assert len(payload) == 10 and payload[8] is None
+    data = decode(token, fernet)
+    assert data.access_token_id == "d" * 32 and data.trust_id is None

@@ -19,7 +19,7 @@ from stackling.common.errors import NotFound
 
 FORMAT_VERSION = 1
 METHODS = ("password", "token", "application_credential", "totp", "external", "mapped",
-           "ec2credential")  # append only: the bit positions are in issued tokens
+           "ec2credential", "oauth1")  # append only: the bit positions are in issued tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class TokenData:
     app_cred_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     trust_id: str | None = None  # OS-TRUST: the trust the token was made with
+    access_token_id: str | None = None  # OS-OAUTH1: the access token it was made with
 
     @property
     def scope_key(self) -> tuple[str, str | None]:
@@ -98,8 +99,11 @@ def encode(data: TokenData, fernet: MultiFernet) -> str:
         _pack_id(data.app_cred_id),
         data.issued_at.timestamp(),  # sub-second: revocation compares precisely
     ]
-    if data.trust_id:  # appended, and only when set: older tokens (and readers) unchanged
+    # appended, and only when set: older tokens (and readers) unchanged
+    if data.trust_id or data.access_token_id:
         payload.append(_pack_id(data.trust_id))
+    if data.access_token_id:
+        payload.append(_pack_id(data.access_token_id))
     token = fernet.encrypt_at_time(msgpack.packb(payload), int(data.issued_at.timestamp()))
     return token.rstrip(b"=").decode("ascii")
 
@@ -113,6 +117,7 @@ def decode(token: str, fernet: MultiFernet) -> TokenData:
         payload = msgpack.unpackb(plain)
         version, user, mask, scope, expires, audit_ids, app_cred, issued = payload[:8]
         trust = payload[8] if len(payload) > 8 else None
+        access_token = payload[9] if len(payload) > 9 else None
         if version != FORMAT_VERSION:
             raise ValueError("unknown token format")
         kind, scope_id = scope
@@ -127,6 +132,7 @@ def decode(token: str, fernet: MultiFernet) -> TokenData:
             system=scope_id if kind == 3 else None,
             app_cred_id=_unpack_id(app_cred),
             trust_id=_unpack_id(trust),
+            access_token_id=_unpack_id(access_token),
         )
     except (InvalidToken, ValueError, TypeError, UnicodeError, msgpack.ExtraData,
             msgpack.FormatError, msgpack.StackError) as exc:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stackling.common.errors import NotFound, Unauthorized
 from stackling.common.timeutils import isotime, utcnow
 from stackling.identity.models import ApplicationCredential, Project, User
+from stackling.identity.service import oauth1 as oauth1_mod
 from stackling.identity.service import roles as roles_mod
 from stackling.identity.service import trusts as trusts_mod
 from stackling.identity.service.catalog import build_catalog
@@ -45,6 +46,7 @@ class ScopeInfo:
     app_cred: dict[str, Any] | None = None
     trust: dict[str, Any] | None = None  # the token's OS-TRUST:trust block
     trustor_id: str | None = None
+    oauth: dict[str, str] | None = None  # the token's OS-OAUTH1 block
     revision: int = 0
     loaded_at: float = 0.0
 
@@ -72,7 +74,7 @@ class TokenService:
         self.lifetime = lifetime
         self.allow_expired_window = allow_expired_window
         self.cache_ttl = cache_ttl
-        self._scopes: dict[tuple[str, str, str | None, str | None, str | None],
+        self._scopes: dict[tuple[str, str, str | None, str | None, str | None, str | None],
                            ScopeInfo] = {}
         self._catalog: tuple[int, float, list[dict[str, Any]]] | None = None
         self._rendered: dict[tuple[str, bool], tuple[int, float, bytes]] = {}
@@ -84,7 +86,8 @@ class TokenService:
                     system: str | None = None, parent: TokenData | None = None,
                     app_cred_id: str | None = None,
                     expires_at: datetime | None = None,
-                    trust_id: str | None = None) -> ValidatedToken:
+                    trust_id: str | None = None,
+                    access_token_id: str | None = None) -> ValidatedToken:
         now = utcnow()
         expiry = now + timedelta(seconds=self.lifetime)
         if parent is not None:
@@ -96,7 +99,8 @@ class TokenService:
             expiry = min(expiry, expires_at)
         data = TokenData(user_id=user_id, methods=methods, expires_at=expiry, issued_at=now,
                          audit_ids=audit_ids, project_id=project_id, domain_id=domain_id,
-                         system=system, app_cred_id=app_cred_id, trust_id=trust_id)
+                         system=system, app_cred_id=app_cred_id, trust_id=trust_id,
+                         access_token_id=access_token_id)
         scope = await self.scope_info(data, auth_error=True)
         return ValidatedToken(encode(data, self.keys.fernet()), data, scope)
 
@@ -155,7 +159,8 @@ class TokenService:
 
     async def scope_info(self, data: TokenData, auth_error: bool) -> ScopeInfo:
         scope_type, scope_id = data.scope_key
-        key = (data.user_id, scope_type, scope_id, data.app_cred_id, data.trust_id)
+        key = (data.user_id, scope_type, scope_id, data.app_cred_id, data.trust_id,
+               data.access_token_id)
         cached = self._scopes.get(key)
         now = time.monotonic()
         if (cached is not None and cached.revision == self.store.revision
@@ -222,6 +227,10 @@ class TokenService:
             refs = await self._app_cred_roles(session, data, refs, info, error)
         if data.trust_id:
             refs = await self._trust_roles(session, data, info, error)
+        if data.access_token_id:
+            found = await oauth1_mod.for_token(session, data.access_token_id, data.user_id,
+                                               data.project_id, error)
+            info.oauth, refs = found.block, found.roles
         scoped = data.project_id or data.domain_id or data.system
         if scoped and not refs:
             raise error(f"User {user.id} has no access to the requested scope.")
@@ -285,6 +294,8 @@ class TokenService:
             body["roles"] = scope.roles
         if scope.app_cred is not None:
             body["application_credential"] = scope.app_cred
+        if scope.oauth is not None:
+            body["OS-OAUTH1"] = scope.oauth
         if include_catalog and (data.project_id or data.domain_id or data.system):
             body["catalog"] = _substitute(await self.project_catalog(data.project_id), data)
         return {"token": body}
