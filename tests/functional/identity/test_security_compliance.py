@@ -311,3 +311,67 @@ async def test_mfa_options_are_stored_and_checked(cloud: Cloud) -> None:
         assert r.status_code == 400, bad
     r = await _patch(cloud, u["id"], options={"multi_factor_auth_enabled": "yes"})
     assert r.status_code == 400
+
+
+# -- multi-factor rules and auth receipts ----------------------------------------------------
+
+async def test_mfa_rules_answer_with_a_receipt(cloud: Cloud) -> None:
+    u = await _ready(cloud, "twofactor")
+    project = (await cloud.client.get(f"{V3}/projects?name=demo", headers=await _admin(
+        cloud))).json()["projects"][0]
+    roles = (await cloud.client.get(f"{V3}/roles?name=member",
+                                    headers=await _admin(cloud))).json()["roles"]
+    await cloud.client.put(f"{V3}/projects/{project['id']}/users/{u['id']}/roles/"
+                           f"{roles[0]['id']}", headers=await _admin(cloud))
+    token = await cloud.token("twofactor", "demo", password="first-pass-1")
+    r = await cloud.client.post(f"{USERS}/{u['id']}/application_credentials",
+                                headers={"X-Auth-Token": token}, json={
+                                    "application_credential": {"name": "second-factor"}})
+    assert r.status_code == 201, r.text
+    cred = r.json()["application_credential"]
+    rule = ["password", "application_credential"]
+    await _patch(cloud, u["id"], options={"multi_factor_auth_rules": [rule, ["totp"]]})
+
+    password = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "id": u["id"], "password": "first-pass-1"}}}}}
+    r = await cloud.client.post(TOKENS, json=password)
+    assert r.status_code == 401
+    receipt = r.headers["Openstack-Auth-Receipt"]
+    body = r.json()
+    assert body["required_auth_methods"] == [rule]
+    assert body["receipt"]["methods"] == ["password"]
+    assert body["receipt"]["user"] == {"id": u["id"], "name": "twofactor",
+                                       "domain": {"id": "default", "name": "Default"}}
+    second = {"auth": {"identity": {"methods": ["application_credential"],
+                                    "application_credential": {"id": cred["id"],
+                                                               "secret": cred["secret"]}}}}
+    r = await cloud.client.post(TOKENS, json=second)
+    assert r.status_code == 401 and "Openstack-Auth-Receipt" in r.headers
+    r = await cloud.client.post(TOKENS, json=second,
+                                headers={"Openstack-Auth-Receipt": receipt})
+    assert r.status_code == 201, r.text
+    assert sorted(r.json()["token"]["methods"]) == sorted(rule)
+    # both methods in one request also satisfy the rule
+    both = {"auth": {"identity": {"methods": rule, **password["auth"]["identity"],
+                                  **second["auth"]["identity"]}}}
+    both["auth"]["identity"]["methods"] = rule
+    assert (await cloud.client.post(TOKENS, json=both)).status_code == 201
+    # a broken receipt, or another user's, is refused
+    r = await cloud.client.post(TOKENS, json=second,
+                                headers={"Openstack-Auth-Receipt": receipt[:-4] + "AAAA"})
+    assert r.status_code == 401 and "receipt" in r.json()["error"]["message"]
+    demo = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "demo", "domain": {"id": "default"}, "password": cloud.passwords["demo"]}}}}}
+    r = await cloud.client.post(TOKENS, json=demo, headers={"Openstack-Auth-Receipt": receipt})
+    assert r.status_code == 401
+    # switched off, the rules are not enforced
+    await _patch(cloud, u["id"], options={"multi_factor_auth_enabled": False})
+    assert (await cloud.client.post(TOKENS, json=password)).status_code == 201
+
+
+async def test_mfa_rules_naming_only_unknown_methods_are_ignored(cloud: Cloud) -> None:
+    u = await _ready(cloud, "totp-only")
+    await _patch(cloud, u["id"], options={"multi_factor_auth_rules": [["totp"]]})
+    assert (await _login(cloud, u["id"], "first-pass-1"))[0] == 201
+    await _patch(cloud, u["id"], options={"multi_factor_auth_rules": [["password", "totp"]]})
+    assert (await _login(cloud, u["id"], "first-pass-1"))[0] == 201

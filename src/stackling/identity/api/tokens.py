@@ -17,6 +17,7 @@ from stackling.identity.api.common import (
     query_flag,
 )
 from stackling.identity.models import SYSTEM_TARGET, Assignment, Project
+from stackling.identity.service.receipts import RECEIPT_HEADER, InsufficientAuthMethods
 from stackling.identity.service.roles import group_ids_of, project_roles
 from stackling.identity.service.tokens import ValidatedToken
 
@@ -27,7 +28,10 @@ router = APIRouter(prefix="/v3/auth")
 async def issue_token(request: Request) -> Response:
     svc = identity(request)
     body = await json_body(request)
-    vt = await svc.authenticator.authenticate(body)
+    try:
+        vt = await svc.authenticator.authenticate(body, request.headers.get(RECEIPT_HEADER))
+    except InsufficientAuthMethods as exc:  # multi-factor rules: 401 with a receipt
+        return json_response(exc.body, status=401, headers={RECEIPT_HEADER: exc.receipt.id})
     rendered = await svc.tokens.render(vt, include_catalog=not query_flag(request, "nocatalog"))
     return json_response(rendered, status=201, headers={"X-Subject-Token": vt.id})
 

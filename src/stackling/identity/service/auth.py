@@ -25,6 +25,7 @@ from stackling.identity.service.password_policy import (
     record_success,
 )
 from stackling.identity.service.passwords import PasswordHasher
+from stackling.identity.service.receipts import MultiFactor
 from stackling.identity.service.roles import project_roles
 from stackling.identity.service.store import Store
 from stackling.identity.service.token_format import TokenData
@@ -59,14 +60,17 @@ def _str(value: Any, field: str) -> str:
 
 class Authenticator:
     def __init__(self, store: Store, tokens: TokenService, hasher: PasswordHasher,
-                 config: IdentityConfig) -> None:
+                 config: IdentityConfig, mfa: MultiFactor | None = None) -> None:
         self.store = store
+        self.mfa = mfa  # None: multi-factor rules are not enforced
         self.tokens = tokens
         self.hasher = hasher
         self.config = config
         self.trusts = Trusts(store)
 
-    async def authenticate(self, body: Any) -> ValidatedToken:
+    async def authenticate(self, body: Any, receipt: str | None = None) -> ValidatedToken:
+        """A token for ``body``; ``receipt`` is the ``Openstack-Auth-Receipt`` header (the
+        methods an earlier, multi-factor-incomplete attempt proved)."""
         auth = _obj(_obj(body, "body").get("auth"), "auth")
         identity = auth.get("identity")
         if identity is None:
@@ -110,6 +114,8 @@ class Authenticator:
             raise forbidden_action("Using trust-scoped token to create another token. Create "
                                    "a new trust-scoped token instead")
         scope = await self._scope(auth.get("scope"))
+        if self.mfa is not None:
+            used = await self.mfa.check(user_id, used, receipt, SUPPORTED_METHODS)
         if scope.trust is not None:
             if app_cred is not None:
                 raise Unauthorized("Application credentials cannot request a scope.")

@@ -14,6 +14,7 @@ from stackling.db.migrate import upgrade
 from stackling.identity.service.auth import Authenticator
 from stackling.identity.service.fernet import KeyRepository
 from stackling.identity.service.passwords import PasswordHasher
+from stackling.identity.service.receipts import MultiFactor, ReceiptService
 from stackling.identity.service.revocations import Revocations
 from stackling.identity.service.store import Store
 from stackling.identity.service.tokens import TokenService, ValidatedToken
@@ -37,13 +38,18 @@ class Identity:
         self.tokens = TokenService(self.store, self.keys, self.revocations,
                                    conf.token_expiration, conf.allow_expired_window,
                                    conf.cache_ttl)
-        self.authenticator = Authenticator(self.store, self.tokens, self.hasher, conf)
+        # auth receipts (multi-factor rules) have their own keys, as Keystone's fernet_receipts
+        self.receipt_keys = KeyRepository(config.data_dir / "receipt-keys", conf.max_active_keys)
+        self.authenticator = Authenticator(
+            self.store, self.tokens, self.hasher, conf,
+            MultiFactor(self.store, ReceiptService(self.receipt_keys), conf.cache_ttl))
 
     async def start(self) -> None:
         """Migrate the database and make sure the key repositories exist."""
         await upgrade(self.engine, MIGRATIONS, VERSION_TABLE)
         self.keys.setup()
         self.credential_keys.setup()
+        self.receipt_keys.setup()
 
     async def close(self) -> None:
         await self.engine.dispose()
