@@ -17,6 +17,7 @@ from stackling.identity.api import (
     endpoints,
     groups,
     limits,
+    oauth1,
     oauth_consumers,
     policies_api,
     projects,
@@ -41,7 +42,7 @@ ROUTERS += [roles.router, assignments.router]
 ROUTERS += [regions.router, services.router, endpoints.router, policies_api.router,
             limits.router, endpoint_groups.router, domain_configs.router]
 ROUTERS += [domains.router, projects.router, users.router, groups.router]
-ROUTERS += [trusts.router, oauth_consumers.router]
+ROUTERS += [trusts.router, oauth_consumers.router, oauth1.router]
 
 
 def create_app(svc: Identity, policy_file: Path | None = None) -> FastAPI:
