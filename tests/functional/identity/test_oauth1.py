@@ -208,3 +208,65 @@ async def test_access_tokens_of_a_user(cloud: Cloud) -> None:
     assert (await cloud.client.get(path, headers=demo)).status_code == 403
     assert (await cloud.client.delete(f"{path}/{access[0]}", headers=admin)).status_code == 204
     assert (await cloud.client.get(f"{path}/{access[0]}", headers=admin)).status_code == 404
+
+
+TOKENS_URL = f"{BASE}/auth/tokens"
+OAUTH_LOGIN = {"auth": {"identity": {"methods": ["oauth1"], "oauth1": {}}}}
+
+
+async def _oauth_login(cloud: Cloud, consumer: tuple[str, str], access: tuple[str, str]
+                       ) -> Any:
+    return await cloud.client.post(TOKENS_URL, json=OAUTH_LOGIN, headers={
+        "Authorization": _authorization("POST", TOKENS_URL, consumer, access)})
+
+
+async def test_oauth1_token(cloud: Cloud) -> None:
+    admin, consumer, access, project_id = await _delegate(cloud, [{"name": "member"}])
+    r = await _oauth_login(cloud, consumer, access)
+    assert r.status_code == 201, r.text
+    token = r.headers["X-Subject-Token"]
+    for body in (r.json()["token"], (await cloud.client.get(f"{V3}/auth/tokens", headers={
+            **admin, "X-Subject-Token": token})).json()["token"]):
+        assert body["methods"] == ["oauth1"]
+        assert body["user"]["name"] == "admin" and body["project"]["id"] == project_id
+        assert body["OS-OAUTH1"] == {"access_token_id": access[0], "consumer_id": consumer[0]}
+        names = {x["name"] for x in body["roles"]}
+        assert "member" in names and "admin" not in names  # only what was authorized
+    # the token works, but may not make other tokens, trusts or authorizations
+    assert (await cloud.client.get(f"{V3}/auth/projects",
+                                   headers={"X-Auth-Token": token})).status_code == 200
+    r = await cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["token"], "token": {"id": token}}}})
+    assert r.status_code == 403 and "OAuth-scoped token" in r.json()["error"]["message"]
+    # bad signatures and unknown access tokens are 401
+    r = await _oauth_login(cloud, consumer, (access[0], "wrong"))
+    assert r.status_code == 401
+    r = await _oauth_login(cloud, consumer, ("0" * 32, access[1]))
+    assert r.status_code == 401
+    r = await cloud.client.post(TOKENS_URL, json=OAUTH_LOGIN)
+    assert r.status_code == 400  # no oauth_token at all
+    # deleting the consumer voids the access token and the tokens made with it
+    r = await cloud.client.delete(f"{CONSUMERS}/{consumer[0]}", headers=admin)
+    assert r.status_code == 204
+    r = await cloud.client.get(f"{V3}/auth/tokens", headers={**admin, "X-Subject-Token": token})
+    assert r.status_code == 404
+    assert (await _oauth_login(cloud, consumer, access)).status_code == 401
+
+
+async def test_oauth1_token_cannot_delegate_further(cloud: Cloud) -> None:
+    admin, consumer, access, project_id = await _delegate(cloud, [{"name": "member"},
+                                                                   {"name": "admin"}])
+    token = (await _oauth_login(cloud, consumer, access)).headers["X-Subject-Token"]
+    me = (await cloud.client.get(f"{V3}/auth/tokens", headers={
+        **admin, "X-Subject-Token": token})).json()["token"]
+    assert {"admin", "member"} <= {x["name"] for x in me["roles"]}
+    r = await cloud.client.post(f"{V3}/OS-TRUST/trusts", headers={"X-Auth-Token": token},
+                                json={"trust": {"trustor_user_id": me["user"]["id"],
+                                                "trustee_user_id": me["user"]["id"],
+                                                "impersonation": False}})
+    assert r.status_code == 403
+    # request-token authorization with a delegated token is refused
+    request_token = await _request_token(cloud, consumer, project_id)
+    r = await cloud.client.put(f"{V3}/OS-OAUTH1/authorize/{request_token[0]}",
+                               headers={"X-Auth-Token": token}, json={"roles": []})
+    assert r.status_code == 403

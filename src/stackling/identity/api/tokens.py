@@ -16,6 +16,7 @@ from stackling.identity.api.common import (
     json_response,
     query_flag,
 )
+from stackling.identity.api.oauth1 import signed_request
 from stackling.identity.models import SYSTEM_TARGET, Assignment, Project
 from stackling.identity.service.receipts import RECEIPT_HEADER, InsufficientAuthMethods
 from stackling.identity.service.roles import group_ids_of, project_roles
@@ -29,7 +30,8 @@ async def issue_token(request: Request) -> Response:
     svc = identity(request)
     body = await json_body(request)
     try:
-        vt = await svc.authenticator.authenticate(body, request.headers.get(RECEIPT_HEADER))
+        vt = await svc.authenticator.authenticate(body, request.headers.get(RECEIPT_HEADER),
+                                                  signed=signed_request(request))
     except InsufficientAuthMethods as exc:  # multi-factor rules: 401 with a receipt
         return json_response(exc.body, status=401, headers={RECEIPT_HEADER: exc.receipt.id})
     rendered = await svc.tokens.render(vt, include_catalog=not query_flag(request, "nocatalog"))

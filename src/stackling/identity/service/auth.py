@@ -17,6 +17,9 @@ from stackling.common.config import IdentityConfig
 from stackling.common.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from stackling.common.timeutils import utcnow
 from stackling.identity.models import ROOT_DOMAIN, ApplicationCredential, Project, Trust, User
+from stackling.identity.service.fernet import KeyRepository
+from stackling.identity.service.oauth1 import AccessGrant, OAuth1
+from stackling.identity.service.oauth1_signature import SignedRequest
 from stackling.identity.service.password_policy import (
     DISABLED_MESSAGE,
     EXPIRED_MESSAGE,
@@ -32,7 +35,7 @@ from stackling.identity.service.token_format import TokenData
 from stackling.identity.service.tokens import TokenService, ValidatedToken
 from stackling.identity.service.trusts import Trusts, forbidden_action
 
-SUPPORTED_METHODS = ("password", "token", "application_credential")
+SUPPORTED_METHODS = ("password", "token", "application_credential", "oauth1")
 
 
 @dataclass(slots=True)
@@ -60,17 +63,22 @@ def _str(value: Any, field: str) -> str:
 
 class Authenticator:
     def __init__(self, store: Store, tokens: TokenService, hasher: PasswordHasher,
-                 config: IdentityConfig, mfa: MultiFactor | None = None) -> None:
+                 config: IdentityConfig, mfa: MultiFactor | None = None,
+                 credential_keys: KeyRepository | None = None) -> None:
         self.store = store
         self.mfa = mfa  # None: multi-factor rules are not enforced
         self.tokens = tokens
         self.hasher = hasher
         self.config = config
         self.trusts = Trusts(store)
+        # OS-OAUTH1 secrets are kept under the credential keys; without them, no oauth1
+        self.oauth1 = OAuth1(store, credential_keys) if credential_keys is not None else None
 
-    async def authenticate(self, body: Any, receipt: str | None = None) -> ValidatedToken:
+    async def authenticate(self, body: Any, receipt: str | None = None, *,
+                           signed: SignedRequest | None = None) -> ValidatedToken:
         """A token for ``body``; ``receipt`` is the ``Openstack-Auth-Receipt`` header (the
-        methods an earlier, multi-factor-incomplete attempt proved)."""
+        methods an earlier, multi-factor-incomplete attempt proved); ``signed`` is what the
+        ``oauth1`` method checks the consumer's signature over."""
         auth = _obj(_obj(body, "body").get("auth"), "auth")
         identity = auth.get("identity")
         if identity is None:
@@ -91,6 +99,7 @@ class Authenticator:
         user_id: str | None = None
         parent: TokenData | None = None
         app_cred: ApplicationCredential | None = None
+        grant: AccessGrant | None = None
         used: list[str] = []
         for method in dict.fromkeys(methods):
             if method == "password":
@@ -100,6 +109,11 @@ class Authenticator:
                 parent = parent_vt.data
                 found = parent.user_id
                 used.extend(m for m in parent.methods if m not in used)
+            elif method == "oauth1":
+                if signed is None or self.oauth1 is None:
+                    raise Unauthorized("Could not validate the access token")
+                grant = await self.oauth1.authenticate(signed)
+                found = grant.user_id
             else:
                 app_cred = await self._app_cred(
                     _obj(identity["application_credential"], "application_credential"))
@@ -113,9 +127,15 @@ class Authenticator:
         if parent is not None and parent.trust_id is not None:
             raise forbidden_action("Using trust-scoped token to create another token. Create "
                                    "a new trust-scoped token instead")
+        if parent is not None and parent.access_token_id is not None:
+            raise forbidden_action("Using OAuth-scoped token to create another token. Create "
+                                   "a new OAuth-scoped token instead")
         scope = await self._scope(auth.get("scope"))
         if self.mfa is not None:
             used = await self.mfa.check(user_id, used, receipt, SUPPORTED_METHODS)
+        if grant is not None:  # the access token says the scope
+            return await self.tokens.issue(user_id, tuple(used), project_id=grant.project_id,
+                                           access_token_id=grant.access_token_id)
         if scope.trust is not None:
             if app_cred is not None:
                 raise Unauthorized("Application credentials cannot request a scope.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,7 +18,7 @@ from stackling.identity.service.passwords import PasswordHasher
 from stackling.identity.service.receipts import MultiFactor, ReceiptService
 from stackling.identity.service.revocations import Revocations
 from stackling.identity.service.store import Store
-from stackling.identity.service.tokens import TokenService, ValidatedToken
+from stackling.identity.service.tokens import ScopeInfo, TokenService, ValidatedToken
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version_identity"
@@ -42,7 +43,8 @@ class Identity:
         self.receipt_keys = KeyRepository(config.data_dir / "receipt-keys", conf.max_active_keys)
         self.authenticator = Authenticator(
             self.store, self.tokens, self.hasher, conf,
-            MultiFactor(self.store, ReceiptService(self.receipt_keys), conf.cache_ttl))
+            MultiFactor(self.store, ReceiptService(self.receipt_keys), conf.cache_ttl),
+            credential_keys=self.credential_keys)
 
     async def start(self) -> None:
         """Migrate the database and make sure the key repositories exist."""
@@ -82,5 +84,15 @@ def to_context(vt: ValidatedToken, request_id: str = "") -> RequestContext:
         token=vt.id,
         application_credential_id=vt.data.app_cred_id,
         expires_at=isotime(vt.data.expires_at),
-        extra={"trust": scope.trust} if scope.trust is not None else {},
+        extra=_delegation(scope),
     )
+
+
+def _delegation(scope: ScopeInfo) -> dict[str, Any]:
+    """How the token was delegated (``trust`` / ``oauth1`` blocks), for policy decisions."""
+    out: dict[str, Any] = {}
+    if scope.trust is not None:
+        out["trust"] = scope.trust
+    if scope.oauth is not None:
+        out["oauth1"] = scope.oauth
+    return out
