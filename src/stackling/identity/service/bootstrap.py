@@ -87,6 +87,9 @@ async def _account(session: AsyncSession, hasher: PasswordHasher, account: Accou
                     default_project_id=project.id, created_at=now, options={}, extra={},
                     failed_auth_count=0)
         session.add(user)
+    # (re)bootstrapping counts as activity, so an inactivity limit never strands the cloud's
+    # own accounts (Keystone's bootstrap re-enables its admin the same way)
+    user.last_active_at = now
     if account.password is not None:
         user.password_hash = await hasher.hash(account.password)
         user.password_created_at = now
