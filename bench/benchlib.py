@@ -131,6 +131,23 @@ def _cpu_ticks(pid: int) -> int:
     return sum(int(x) for x in fields[11:15])
 
 
+def _sched_ns(pid: int) -> tuple[int, int]:
+    """(ns on CPU, ns runnable but waiting for a CPU) summed over the process's threads."""
+    run = wait = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, 0
+    for tid in tasks:
+        try:
+            a, b, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue
+        run += int(a)
+        wait += int(b)
+    return run, wait
+
+
 @dataclass
 class ProcTree:
     """A process and all its live descendants."""
@@ -155,6 +172,16 @@ class ProcTree:
 
     def cpu_seconds(self) -> float:
         return sum(_cpu_ticks(p) for p in self.pids()) / CLK_TCK
+
+    def sched_seconds(self) -> tuple[float, float]:
+        """(seconds on CPU, seconds waiting in the run queue) of the live tree's threads.
+        A large wait means the server was starved by other load, not slow itself."""
+        run = wait = 0
+        for p in self.pids():
+            r, w = _sched_ns(p)
+            run += r
+            wait += w
+        return run / 1e9, wait / 1e9
 
     def describe(self) -> list[dict[str, Any]]:
         out = []

@@ -199,20 +199,31 @@ def measure(t: Target, duration: float, concurrency: int, warmup: float) -> dict
                     connections=concurrency)
             drain(t.tree)
         cpu0 = t.tree.cpu_seconds()
+        sched0 = t.tree.sched_seconds()
         window = CpuWindow()
         with RssSampler(t.tree) as sampler:
             res = run_wrk(url, script="request.lua", env=env, duration=duration,
                           connections=concurrency)
         system = window.stop()
         server_cpu = t.tree.cpu_seconds() - cpu0
+        sched1 = t.tree.sched_seconds()
+        runq_wait = sched1[1] - sched0[1]
         drained = drain(t.tree)
         d = res.as_dict()
-        d.update({"server_cpu_s": round(server_cpu, 2),
+        busy = server_cpu / res.duration_s if res.duration_s else 0.0
+        d.update({"server_cpu_s": round(server_cpu, 2), "server_busy_cores": round(busy, 2),
                   "per_server_cpu_s": round(res.requests / server_cpu, 1) if server_cpu else None,
                   "system": system,
                   "foreign_cpu_s": round(system["busy_cpu_s"] - server_cpu - res.wrk_cpu_s, 2),
                   "peak_rss_kb": sampler.peak_rss_kb, "peak_pss_kb": sampler.peak_pss_kb,
-                  "drain_s": drained})
+                  "drain_s": drained,
+                  # run-queue wait: time the server's threads were ready but got no CPU
+                  "server_runq_wait_s": round(runq_wait, 2)})
+        if busy < 0.5 and name != "password_issue" and res.latency_ms["p50"] > 10:
+            out["failures"].append(
+                f"{name}: the server was busy only {busy:.2f} cores while p50 latency was "
+                f"{res.latency_ms['p50']} ms: latency-bound, not CPU-bound (waits, locks, "
+                f"or Nagle + delayed ACK on keep-alive connections: ~40 ms stalls)")
         if res.non_2xx or any(res.errors.values()):
             out["failures"].append(f"{name}: {res.non_2xx} non-2xx responses, "
                                    f"socket errors {res.errors} out of {res.requests}")
@@ -240,31 +251,61 @@ def run_keystone(args: argparse.Namespace) -> dict[str, Any]:
         return measure(t, args.duration, args.concurrency, args.warmup)
 
 
-def stackling_command() -> list[str] | None:
-    exe = shutil.which("stackling")
-    if exe:
-        return [exe]
-    try:
-        import stackling.cli.main  # noqa: F401
-    except ImportError:
+REPO = BENCH_DIR.parent
+RUN_MAIN = "import sys; from stackling.cli.main import main; sys.exit(main())"
+
+
+def stackling_command(rev: str) -> tuple[list[str], dict[str, str], str] | None:
+    """(argv prefix, extra env, commit) for `stackling` at ``rev``.
+
+    ``rev`` = a git revision: that commit's ``src/`` is exported (git archive) to
+    bench/.work/stackling-src-<sha> and run with PYTHONPATH, so a half-edited working tree
+    never gets measured and the result names its commit. ``worktree`` = the installed
+    ``stackling`` command as it is.
+    """
+    if rev == "worktree":
+        exe = shutil.which("stackling")
+        if exe:
+            return [exe], {}, _git_head() + "+worktree"
         return None
-    return [sys.executable, "-c", "import sys; from stackling.cli.main import main; "
-            "sys.exit(main())"]
+    r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--short",
+                        f"{rev}^{{commit}}"], capture_output=True, text=True, check=False)
+    sha = r.stdout.strip()
+    if r.returncode != 0 or not sha:
+        raise Failure(f"unknown git revision {rev!r}: {r.stderr.strip()}")
+    dest = BENCH_DIR / ".work" / f"stackling-src-{sha}"
+    if not (dest / "src" / "stackling" / "cli" / "main.py").exists():
+        tmp = dest.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        arch = subprocess.run(["git", "-C", str(REPO), "archive", sha, "src"],
+                              capture_output=True, check=False)
+        if arch.returncode != 0:
+            return None
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=arch.stdout, check=True)
+        if not (tmp / "src" / "stackling" / "cli" / "main.py").exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    return [sys.executable, "-c", RUN_MAIN], {"PYTHONPATH": str(dest / "src")}, sha
 
 
 def run_stackling(args: argparse.Namespace) -> dict[str, Any]:
-    cmd = stackling_command()
-    if cmd is None:
+    found = stackling_command(args.stackling_rev)
+    if found is None:
         raise Failure("skipped: no `stackling` command (src/stackling/cli/main.py not there yet)")
+    cmd, cmd_env, commit = found
     import yaml
 
     data = Path(tempfile.mkdtemp(prefix="stackling-", dir=BENCH_DIR / ".work"))
     port = free_port()
-    env = {**os.environ, "STACKLING_IDENTITY__PASSWORD_HASH_ROUNDS": str(args.rounds)}
+    env = {**os.environ, **cmd_env,
+           "STACKLING_IDENTITY__PASSWORD_HASH_ROUNDS": str(args.rounds)}
     log = open(data / "stackling.log", "ab")  # stays open for the server
     full = [*cmd, "up", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port),
             *args.stackling_arg]
-    print(f"stackling: {' '.join(full[len(cmd):])}", flush=True)
+    print(f"stackling {commit}: {' '.join(full[len(cmd):])}", flush=True)
     proc = subprocess.Popen(full, env=env, stdout=log, stderr=log, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}/identity"
@@ -281,7 +322,7 @@ def run_stackling(args: argparse.Namespace) -> dict[str, Any]:
         version = _stackling_version()
         t = Target("stackling", auth_url, clouds["stackling"]["auth"]["password"],
                    clouds["stackling-demo"]["auth"]["password"], ProcTree(proc.pid), data,
-                   {"version": version or "dev", "commit": _git_head(),
+                   {"version": version or "dev", "commit": commit,
                     "command": " ".join(full[len(cmd):])})
         return measure(t, args.duration, args.concurrency, args.warmup)
     finally:
@@ -461,6 +502,10 @@ def main() -> int:
     ap.add_argument("--stackling-arg", action="append", default=None,
                     help="extra `stackling up` argument (repeatable; default: "
                          "--virt fake --dataplane noop)")
+    ap.add_argument("--stackling-rev", default="HEAD",
+                    help="git revision of stackling to run (its src/ is exported, so "
+                         "uncommitted edits are not measured; default HEAD), or 'worktree' "
+                         "for the installed `stackling` command as it is")
     ap.add_argument("--keep", action="store_true", help="keep the stackling data dir")
     ap.add_argument("--no-write", action="store_true", help="print JSON; write no files")
     args = ap.parse_args()
