@@ -69,6 +69,9 @@ def context_from_token(body: dict[str, Any], token: str, request_id: str) -> Req
         token=token,
         application_credential_id=(tok.get("application_credential") or {}).get("id"),
         expires_at=tok.get("expires_at"),
+        # delegation, as identity's own context has it (stackling.identity.service.identity)
+        extra={name: tok[key] for name, key in (("trust", "OS-TRUST:trust"),
+                                                ("oauth1", "OS-OAUTH1")) if key in tok},
     )
 
 

@@ -459,3 +459,26 @@ async def test_app_cred_tokens_may_not_touch_trusts(cloud: Cloud, world: World) 
     r = await _create(cloud, w, token=token)
     assert r.status_code == 403
     assert "application_credential" in r.json()["error"]["message"]
+
+
+async def test_services_see_the_trust_in_their_context(cloud: Cloud, world: World) -> None:
+    """In-process and remote (REST) validation agree: the impersonated trustor is the
+    caller, and the trust rides in ``extra`` (what orchestration needs for deferred work)."""
+    import httpx
+
+    from stackling.clients.identity import RemoteTokenValidator, ServiceCredentials
+
+    trust = await _trust(cloud, world, impersonation=True)
+    token = (await _trust_login(cloud, world.trustee, trust["id"])).headers["X-Subject-Token"]
+    remote = RemoteTokenValidator(
+        "http://testserver/identity",
+        ServiceCredentials("admin", cloud.passwords["admin"], project_name="admin"),
+        client=httpx.AsyncClient(transport=cloud.client._transport,
+                                 base_url="http://testserver"))
+    local = await cloud.identity.validate_context(token, "r1")
+    seen = await remote.validate_context(token, "r2")
+    for ctx in (local, seen):
+        assert ctx.user_id == world.trustor.id and ctx.project_id == world.project_id
+        assert ctx.extra["trust"]["id"] == trust["id"]
+        assert ctx.extra["trust"]["trustee_user"] == {"id": world.trustee.id}
+        assert set(ctx.roles) == {world.delegated["name"], world.implied["name"]}
