@@ -12,18 +12,27 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from stackling.bus import Transport, create_transport
 from stackling.bus.url import redact_url
-from stackling.cli import cloudsyaml
-from stackling.clients.identity import announce_revocation, follow_revocations
+from stackling.cli import cloudsyaml, service_users
+from stackling.cli.component import Component, Runtime
+from stackling.cli.components import COMPONENTS
+from stackling.clients.identity import (
+    ServiceCredentials,
+    announce_revocation,
+    follow_revocations,
+)
 from stackling.common.config import Config
 from stackling.common.ids import new_secret
 from stackling.common.logging import configure_logging
@@ -50,47 +59,77 @@ def check_choices(config: Config) -> str | None:
     return None
 
 
-def catalog_for(config: Config) -> list[CatalogEntry]:
+def components_for(config: Config) -> list[Component]:
+    return [cls() for cls in COMPONENTS]
+
+
+def catalog_for(config: Config, components: list[Component]) -> list[CatalogEntry]:
     base = config.public_url()
-    return [CatalogEntry("identity", "keystone", f"{base}/identity", "Identity (stackling)")]
+    return [CatalogEntry("identity", "keystone", f"{base}/identity", "Identity (stackling)"),
+            *(CatalogEntry(c.service_type, c.service_name, c.catalog_url(base), c.description)
+              for c in components)]
 
 
-async def _health(identity: Identity) -> dict[str, str]:
-    from sqlalchemy import text
-
+async def _identity_health(identity: Identity) -> str:
     try:
         async with identity.store.read() as session:
             await session.execute(text("SELECT 1"))
-        return {"identity": "ok"}
+        return "ok"
     except Exception as exc:  # report, don't crash the health endpoint
-        return {"identity": f"error: {type(exc).__name__}"}
+        return f"error: {type(exc).__name__}"
 
 
-def build_root_app(identity: Identity, config: Config) -> Starlette:
+async def _component_health(component: Component) -> str:
+    try:
+        return await component.health()
+    except Exception as exc:  # report, don't crash the health endpoint
+        return f"error: {type(exc).__name__}"
+
+
+def build_root_app(identity: Identity, config: Config,
+                   mounted: list[tuple[Component, ASGIApp]] | None = None) -> Starlette:
+    mounted = mounted or []
     identity_app = create_identity_app(identity, config.identity.policy_file or
                                        config.policy_file)
 
     async def health(request: Request) -> JSONResponse:
-        services = await _health(identity)
+        services = {"identity": await _identity_health(identity)}
+        for component, _ in mounted:
+            services[component.name] = await _component_health(component)
         ok = all(v == "ok" for v in services.values())
         return JSONResponse({"status": "ok" if ok else "degraded", "services": services},
                             status_code=200 if ok else 503)
 
     async def index(request: Request) -> JSONResponse:
         base = str(request.base_url).rstrip("/")
-        return JSONResponse({"stackling": {"services": {
-            "identity": f"{base}/identity"}}})
+        services = {"identity": f"{base}/identity"}
+        services.update({c.name: f"{base}{c.prefix}" for c, _ in mounted})
+        return JSONResponse({"stackling": {"services": services}})
 
     return Starlette(routes=[
         Route("/", index),
         Route("/healthz", health),
         Mount("/metrics", metrics_app()),
         Mount("/identity", identity_app),
+        *(Mount(c.prefix, app) for c, app in mounted),
     ])
 
 
-async def prepare(config: Config) -> Identity:
+@dataclass
+class Prepared:
+    identity: Identity
+    components: list[Component]
+    service_users: dict[str, ServiceCredentials]
+
+
+async def prepare(config: Config, components: list[Component] | None = None) -> Identity:
     """Migrate, bootstrap and write clouds.yaml. Returns the started identity service."""
+    return (await prepare_all(config, components or [])).identity
+
+
+async def prepare_all(config: Config, components: list[Component]) -> Prepared:
+    """Identity first: migrate, bootstrap the catalog, admin/demo and the service users of
+    ``components``, write clouds.yaml."""
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     say(f"data dir {config.data_dir}")
     identity = Identity(config)
@@ -101,16 +140,24 @@ async def prepare(config: Config) -> Identity:
     fresh = passwords is None
     if passwords is None:
         passwords = {"admin": new_secret(18), "demo": new_secret(18)}
+    users = [c.service_user for c in components if c.service_user]
+    service_passwords, created = service_users.load_or_create(
+        config.data_dir / "service-users.yaml", users)
     say("identity: bootstrapping region, domain, projects, users, catalog"
         if fresh else "identity: reusing existing state")
+    accounts = [
+        Account("admin", "admin", "admin", passwords["admin"] if fresh else None, system=True),
+        Account("demo", "demo", "member", passwords["demo"] if fresh else None),
+    ]
+    for user in users:
+        new = service_passwords[user] if user in created else None
+        accounts.append(Account(user, "service", "admin", new))
+        accounts.append(Account(user, "service", "service", None))
     await bootstrap(identity.store, identity.hasher, region=config.region,
-                    catalog=catalog_for(config), accounts=[
-                        Account("admin", "admin", "admin",
-                                passwords["admin"] if fresh else None, system=True),
-                        Account("demo", "demo", "member", passwords["demo"] if fresh else None),
-                    ])
+                    catalog=catalog_for(config, components), accounts=accounts)
     cloudsyaml.write(clouds, f"{config.public_url()}/identity", config.region, passwords)
-    return identity
+    creds = {user: ServiceCredentials(user, service_passwords[user]) for user in users}
+    return Prepared(identity, components, creds)
 
 
 async def start_bus(config: Config, identity: Identity, stack: AsyncExitStack) -> Transport:
@@ -124,6 +171,18 @@ async def start_bus(config: Config, identity: Identity, stack: AsyncExitStack) -
     # other identity processes' revocations: drop our caches at once, not after cache_ttl
     await follow_revocations(bus, identity.store.changed)
     return bus
+
+
+async def start_components(prepared: Prepared, config: Config, bus: Transport,
+                           stack: AsyncExitStack) -> list[tuple[Component, ASGIApp]]:
+    runtime = Runtime(config=config, bus=bus, validator=prepared.identity,
+                      identity_url=f"{config.public_url()}/identity", stack=stack,
+                      service_users=prepared.service_users)
+    mounted = []
+    for component in prepared.components:
+        say(f"{component.name}: starting")
+        mounted.append((component, await component.start(runtime)))
+    return mounted
 
 
 def _write_runfile(config: Config) -> Path:
@@ -198,14 +257,17 @@ async def run_up(config: Config) -> int:
         return 1
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
-        identity = await prepare(config)
+        prepared = await prepare_all(config, components_for(config))
+        identity = prepared.identity
         stack.push_async_callback(identity.close)
-        await start_bus(config, identity, stack)
-        app = build_root_app(identity, config)
+        bus = await start_bus(config, identity, stack)
+        mounted = await start_components(prepared, config, bus, stack)
+        app = build_root_app(identity, config, mounted)
         runfile = _write_runfile(config)
         stack.callback(runfile.unlink, missing_ok=True)
         clouds = config.data_dir / "clouds.yaml"
-        say(f"serving on {config.public_url()} (identity at /identity)")
+        prefixes = ", ".join(["/identity", *(c.prefix for c, _ in mounted)])
+        say(f"serving on {config.public_url()} ({prefixes})")
         print(f"export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=stackling", flush=True)
         await serve_app(app, config, sock)
     say("stopped")

@@ -1,0 +1,54 @@
+"""How a service plugs into the all-in-one process (and ``stackling serve``).
+
+Each service (image, compute, ...) provides one :class:`Component`; ``cli/components.py``
+lists them explicitly. ``stackling up`` starts identity and the bus first, bootstraps the
+catalog entry and service user every component declares, then starts each component and
+mounts its ASGI app under its prefix on the shared port.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from starlette.types import ASGIApp
+
+from stackling.bus import Transport
+from stackling.clients.identity import ServiceCredentials
+from stackling.common.config import Config
+from stackling.web.auth import TokenValidator
+
+
+@dataclass
+class Runtime:
+    """What every component gets when it starts."""
+
+    config: Config
+    bus: Transport
+    validator: TokenValidator  # validates X-Auth-Token (in-process identity in the all-in-one)
+    identity_url: str  # public identity root, e.g. http://127.0.0.1:8780/identity
+    stack: AsyncExitStack  # register cleanups here; they run in reverse on shutdown
+    service_users: dict[str, ServiceCredentials] = field(default_factory=dict)
+
+
+class Component(ABC):
+    name: ClassVar[str]  # "image"
+    prefix: ClassVar[str]  # "/image"
+    service_type: ClassVar[str]  # catalog type, "image"
+    service_name: ClassVar[str]  # catalog name, "glance"
+    description: ClassVar[str] = ""
+    service_user: ClassVar[str | None] = None  # "glance": created in project "service"
+
+    @abstractmethod
+    async def start(self, runtime: Runtime) -> ASGIApp:
+        """Migrate, start workers (as tasks registered on ``runtime.stack``), and return the
+        ASGI app to mount at :attr:`prefix`. Raise to abort the whole start."""
+
+    @abstractmethod
+    async def health(self) -> str:
+        """``"ok"``, or a short reason (never a secret)."""
+
+    def catalog_url(self, public_url: str) -> str:
+        return f"{public_url}{self.prefix}"

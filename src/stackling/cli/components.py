@@ -1,0 +1,7 @@
+"""The explicit table of services ``stackling up`` runs besides identity (in start order)."""
+
+from __future__ import annotations
+
+from stackling.cli.component import Component
+
+COMPONENTS: list[type[Component]] = []
