@@ -338,6 +338,9 @@ async def for_token(session: AsyncSession, trust_id: str, user_id: str,
     trustor = await session.get(User, trust.trustor_user_id)
     if trustor is None or not trustor.enabled:
         raise error("Trustor is disabled.")
+    domain = await session.get(Project, trustor.domain_id)
+    if domain is None or not domain.enabled:
+        raise error("Trustor domain is disabled.")
     refs: list[roles_mod.RoleRef] = []
     if trust.project_id:
         wanted = await roles_mod.expand_implied(session, set(trust.role_ids))
