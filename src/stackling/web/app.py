@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from stackling.web.auth import TokenValidator
-from stackling.web.bodylimit import BodyLimitMiddleware
+from stackling.web.bodylimit import BodyLimitMiddleware, ExemptPredicate
 from stackling.web.errors import ErrorFormatter, install_error_handlers
 from stackling.web.metrics import MetricsMiddleware
 from stackling.web.requestid import RequestIdMiddleware
@@ -27,7 +27,10 @@ def create_service_app(
     validator: TokenValidator | None,
     max_body_bytes: int = 1024 * 1024,
     state: dict[str, Any] | None = None,
+    body_limit_exempt: ExemptPredicate | None = None,
 ) -> FastAPI:
+    """``body_limit_exempt(scope)`` marks requests whose body a route streams (and limits)
+    itself, e.g. image uploads; every other request body is capped at ``max_body_bytes``."""
     app = FastAPI(
         title=f"stackling {name}",
         openapi_url=None,
@@ -43,6 +46,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, service=name)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, formatter=formatter)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, formatter=formatter,
+                       exempt=body_limit_exempt)
     app.add_middleware(RequestIdMiddleware)
     return app

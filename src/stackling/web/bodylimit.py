@@ -1,20 +1,30 @@
-"""Reject request bodies over a size limit with 413 before reading them into memory."""
+"""Reject request bodies over a size limit with 413 before reading them into memory.
+
+Routes that stream large bodies to disk themselves (image uploads) are exempted with a
+predicate on the ASGI scope (``exempt``); they must enforce their own limit.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackling.common.errors import PayloadTooLarge
 from stackling.web.errors import ErrorFormatter
 
+# True for requests whose body the route streams and limits itself.
+ExemptPredicate = Callable[[Scope], bool]
+
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, formatter: ErrorFormatter) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, formatter: ErrorFormatter,
+                 exempt: ExemptPredicate | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.formatter = formatter
+        self.exempt = exempt
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps(self.formatter(413, "Request Entity Too Large",
@@ -25,7 +35,7 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.exempt is not None and self.exempt(scope)):
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
