@@ -43,6 +43,14 @@ def neutron_error(code: int, title: str, message: str) -> dict[str, Any]:
     return {"NeutronError": {"type": kind, "message": message, "detail": ""}}
 
 
+def glance_error(code: int, title: str, message: str) -> dict[str, Any]:
+    """Glance answers webob exceptions; with ``Accept: application/json`` their body is
+    ``{"message": "<explanation><br /><br />\\n<detail>\\n\\n", "code": "404 Not Found",
+    "title": "Not Found"}`` (note the status line in ``code``)."""
+    return {"message": f"{message}<br /><br />\n\n\n", "code": f"{code} {title}",
+            "title": title}
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
