@@ -98,6 +98,49 @@ class IdentityConfig(_Section):
         default_factory=SecurityComplianceConfig)
 
 
+class ImageQuotaConfig(_Section):
+    """Per-project image limits, with Glance's unified-limit names; -1 means unlimited.
+    Sizes are in MiB, as Glance counts them."""
+
+    image_count_total: int = Field(default=-1, ge=-1)
+    image_count_uploading: int = Field(default=-1, ge=-1)
+    image_size_total: int = Field(default=-1, ge=-1)
+    image_stage_total: int = Field(default=-1, ge=-1)
+
+
+class ImageConfig(_Section):
+    """The image service (Glance v2)."""
+
+    store: Literal["file", "memory"] = "file"
+    store_dir: Path | None = None  # default: <data_dir>/images
+    staging_dir: Path | None = None  # default: <data_dir>/image-staging
+    max_image_size: int = Field(default=1 << 40, ge=1)  # Glance's image_size_cap (1 TiB)
+    quotas: ImageQuotaConfig = Field(default_factory=ImageQuotaConfig)
+    # per-project overrides of ``quotas``, keyed by project id
+    project_quotas: dict[str, ImageQuotaConfig] = Field(default_factory=dict)
+    # Glance's image_property_quota / image_tag_quota / image_member_quota
+    property_quota: int = Field(default=128, ge=-1)
+    tag_quota: int = Field(default=128, ge=-1)
+    member_quota: int = Field(default=128, ge=-1)
+    import_methods: list[str] = Field(default_factory=lambda: ["glance-direct", "web-download"])
+    limit_param_default: int = Field(default=25, ge=1)
+    api_limit_max: int = Field(default=1000, ge=1)
+    policy_file: Path | None = None
+    # register the bundled tiny guest image on first start: "auto" when the host has what
+    # building it needs, "always" (fail loudly if it cannot), or "never"
+    build_tiny_image: Literal["auto", "always", "never"] = "auto"
+
+    @field_validator("import_methods", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment: "glance-direct,web-download"
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    def quota_for(self, project_id: str | None) -> ImageQuotaConfig:
+        return self.project_quotas.get(project_id or "", self.quotas)
+
+
 class AuthConfig(_Section):
     """How non-identity services validate tokens (the keystonemiddleware part)."""
 
@@ -120,6 +163,7 @@ class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     bus: BusConfig = Field(default_factory=BusConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
