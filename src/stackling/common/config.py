@@ -141,6 +141,53 @@ class ImageConfig(_Section):
         return self.project_quotas.get(project_id or "", self.quotas)
 
 
+class ComputeQuotaConfig(_Section):
+    """Default per-project compute quotas (Nova's defaults; -1 is unlimited)."""
+
+    instances: int = Field(default=10, ge=-1)
+    cores: int = Field(default=20, ge=-1)
+    ram: int = Field(default=51200, ge=-1)
+    metadata_items: int = Field(default=128, ge=-1)
+    key_pairs: int = Field(default=100, ge=-1)
+    server_groups: int = Field(default=10, ge=-1)
+    server_group_members: int = Field(default=10, ge=-1)
+    injected_files: int = Field(default=5, ge=-1)
+    injected_file_content_bytes: int = Field(default=10240, ge=-1)
+    injected_file_path_bytes: int = Field(default=255, ge=-1)
+
+
+class ComputeConfig(_Section):
+    """The compute service: API, scheduler, conductor and this node's compute agent."""
+
+    # this node's compute host name (default: the machine's hostname)
+    host: str | None = None
+    default_availability_zone: str = "nova"
+    internal_service_availability_zone: str = "internal"
+    max_limit: int = Field(default=1000, ge=1)
+    # agents report every heartbeat_interval s; a host silent for service_down_time s is down
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    service_down_time: float = Field(default=60.0, gt=0)
+    # a failed build is tried on up to this many hosts before the server goes to ERROR
+    max_attempts: int = Field(default=3, ge=1)
+    weigher: Literal["spread", "pack"] = "spread"
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0)
+    reserved_host_memory_mb: int = Field(default=512, ge=0)
+    reserved_host_disk_gb: int = Field(default=0, ge=0)
+    # the fake hypervisor's size (--virt fake) and how long its spawn takes
+    fake_vcpus: int = Field(default=16, ge=1)
+    fake_memory_mb: int = Field(default=65536, ge=1)
+    fake_local_gb: int = Field(default=1024, ge=1)
+    fake_spawn_delay: float = Field(default=0.0, ge=0)
+    # return a generated adminPass from server create / rebuild (Nova's default)
+    enable_instance_password: bool = True
+    # create m1.tiny ... m1.xlarge on first start
+    bootstrap_flavors: bool = True
+    policy_file: Path | None = None
+    quotas: ComputeQuotaConfig = Field(default_factory=ComputeQuotaConfig)
+
+
 class AuthConfig(_Section):
     """How non-identity services validate tokens (the keystonemiddleware part)."""
 
@@ -164,6 +211,7 @@ class Config(_Section):
     bus: BusConfig = Field(default_factory=BusConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 

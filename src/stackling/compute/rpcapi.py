@@ -1,0 +1,415 @@
+"""The compute RPC surface: every message the compute processes exchange on the bus, and the
+typed clients that send them.
+
+Who talks to whom (DESIGN.md §1, steps 4-8)::
+
+    compute-api --ScheduleInstances (cast)--> "scheduler"
+    scheduler   --BuildAndRunInstance (cast)--> "compute.<host>"
+    compute-api --StopInstance, RebootInstance, ... (cast)--> "compute.<host>"
+    agent       --InstanceGet/InstanceUpdate/... (call)--> "conductor"  (agents have no DB)
+    conductor   --ScheduleInstances (cast)--> "scheduler"  (a reschedule after a failed build)
+
+The message classes ARE the interface: a field added in a minor version must have a default;
+anything else is a major bump (see :mod:`stackling.bus.message`). Payload models shared by
+several messages (:class:`FlavorInfo`, :class:`InstanceInfo`, :class:`RequestSpec`) follow the
+same rule. Nothing here touches a database, so agents import this module freely.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stackling.bus import Message, Transport, register
+from stackling.common.context import RequestContext
+
+SCHEDULER_TOPIC = "scheduler"
+CONDUCTOR_TOPIC = "conductor"
+
+
+def compute_topic(host: str) -> str:
+    return f"compute.{host}"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FlavorInfo(_Payload):
+    """The flavor as copied into the instance at boot (Nova's embedded flavor)."""
+
+    flavorid: str
+    name: str
+    vcpus: int
+    memory_mb: int
+    root_gb: int = 0
+    ephemeral_gb: int = 0
+    swap: int = 0
+    rxtx_factor: float = 1.0
+    is_public: bool = True
+    description: str | None = None
+    extra_specs: dict[str, str] = Field(default_factory=dict)
+
+    def resources(self) -> dict[str, int]:
+        """What a server of this flavor claims in placement."""
+        disk = self.root_gb + self.ephemeral_gb + (self.swap + 1023) // 1024
+        return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": disk}
+
+
+class InstanceInfo(_Payload):
+    """What an agent may know about an instance (no database row crosses the bus)."""
+
+    uuid: str
+    name: str  # the user's display name
+    instance_name: str  # the hypervisor's name, "instance-0000002a"
+    hostname: str = ""
+    project_id: str
+    user_id: str
+    host: str | None = None
+    node: str | None = None
+    vm_state: str
+    task_state: str | None = None
+    power_state: int = 0
+    flavor: FlavorInfo
+    image_ref: str = ""
+    key_data: str | None = None
+    user_data: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    launched_at: str | None = None
+    deleted: bool = False
+
+
+class RequestSpec(_Payload):
+    """What the scheduler needs to place one instance (built by compute-api, kept in the
+    ``request_specs`` table for reschedules, resize and rebuild)."""
+
+    instance_uuid: str
+    project_id: str
+    user_id: str
+    flavor: FlavorInfo
+    image_ref: str = ""
+    availability_zone: str | None = None
+    group_uuid: str | None = None
+    group_policy: str | None = None
+    group_rules: dict[str, Any] = Field(default_factory=dict)
+    scheduler_hints: dict[str, Any] = Field(default_factory=dict)
+    requested_host: str | None = None
+    requested_node: str | None = None
+    ignore_hosts: list[str] = Field(default_factory=list)
+    attempt: int = 1  # 1 for the first try; a reschedule increments it
+
+
+# -- scheduler ----------------------------------------------------------------------------------
+@register
+class ScheduleInstances(Message):
+    """Flow step 5: pick a host for each spec, claim its resources, cast the build."""
+
+    NAME: ClassVar[str] = "compute.scheduler.schedule_instances"
+    VERSION: ClassVar[str] = "1.0"
+    specs: list[RequestSpec]
+    request_id: str = ""
+
+
+# -- compute agent --------------------------------------------------------------------------
+@register
+class BuildAndRunInstance(Message):
+    """Flow steps 6-8, on ``compute.<host>``: the resources are claimed on ``node``."""
+
+    NAME: ClassVar[str] = "compute.agent.build_and_run_instance"
+    VERSION: ClassVar[str] = "1.0"
+    spec: RequestSpec
+    node: str
+    request_id: str = ""
+
+
+class _InstanceCast(Message):
+    instance_uuid: str
+    request_id: str = ""
+
+
+@register
+class TerminateInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.terminate_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class StopInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.stop_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class StartInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.start_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class RebootInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.reboot_instance"
+    VERSION: ClassVar[str] = "1.0"
+    reboot_type: str = "SOFT"
+
+
+@register
+class PauseInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.pause_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class UnpauseInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.unpause_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class SuspendInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.suspend_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class ResumeInstance(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.resume_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class GetConsoleOutput(_InstanceCast):
+    """A call: the reply is :class:`ConsoleOutput`."""
+
+    NAME: ClassVar[str] = "compute.agent.get_console_output"
+    VERSION: ClassVar[str] = "1.0"
+    length: int | None = None
+
+
+@register
+class ConsoleOutput(Message):
+    NAME: ClassVar[str] = "compute.agent.console_output"
+    VERSION: ClassVar[str] = "1.0"
+    output: str
+
+
+# -- conductor (the agents' only way to the database) -----------------------------------------
+@register
+class InstanceGet(Message):
+    NAME: ClassVar[str] = "compute.conductor.instance_get"
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+
+
+@register
+class InstanceReply(Message):
+    """The reply to :class:`InstanceGet` and :class:`InstanceUpdate`. ``instance`` is None when
+    the instance does not exist (or, for an update, when it is deleted)."""
+
+    NAME: ClassVar[str] = "compute.conductor.instance"
+    VERSION: ClassVar[str] = "1.0"
+    instance: InstanceInfo | None = None
+    updated: bool = True  # False: the compare-and-swap found another task_state
+
+
+@register
+class InstanceUpdate(Message):
+    """Compare-and-swap update of an instance's states. ``values`` may set vm_state,
+    task_state, power_state, progress, launched_at ("now"), host, node. The update applies
+    only while ``task_state`` is one of ``expected_task_states`` (when given)."""
+
+    NAME: ClassVar[str] = "compute.conductor.instance_update"
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    values: dict[str, Any]
+    expected_task_states: list[str | None] | None = None
+    host: str = ""
+
+
+@register
+class ActionEvent(Message):
+    """Start or finish an event of the instance action the API recorded for ``request_id``
+    (``GET /servers/{id}/os-instance-actions/{request_id}`` shows them)."""
+
+    NAME: ClassVar[str] = "compute.conductor.action_event"
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    request_id: str
+    event: str
+    phase: str  # "start" | "finish"
+    result: str | None = None  # "Success" | "Error" on finish
+    details: str | None = None
+    host: str = ""
+
+
+@register
+class BuildFailed(Message):
+    """A build on ``host`` failed and the agent cleaned up what it made. The conductor frees
+    the claim, then reschedules (``retryable`` and attempts left) or sets ERROR + fault."""
+
+    NAME: ClassVar[str] = "compute.conductor.build_failed"
+    VERSION: ClassVar[str] = "1.0"
+    spec: RequestSpec
+    host: str
+    reason: str
+    retryable: bool = True
+    request_id: str = ""
+
+
+@register
+class InstanceFault(Message):
+    """Record a fault and (optionally) put the instance in ERROR."""
+
+    NAME: ClassVar[str] = "compute.conductor.instance_fault"
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    message: str
+    code: int = 500
+    details: str | None = None
+    host: str = ""
+    set_error: bool = True
+
+
+@register
+class InstanceTerminated(Message):
+    """The agent destroyed the VM: the conductor frees the allocation and soft-deletes the
+    instance."""
+
+    NAME: ClassVar[str] = "compute.conductor.instance_terminated"
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    host: str = ""
+
+
+@register
+class ServiceReport(Message):
+    """An agent's heartbeat; creates the service record on the first report."""
+
+    NAME: ClassVar[str] = "compute.conductor.service_report"
+    VERSION: ClassVar[str] = "1.0"
+    host: str
+    binary: str
+    topic: str
+
+
+@register
+class HostResources(Message):
+    """What a hypervisor offers; the conductor keeps the compute node and its placement
+    inventory in line with it."""
+
+    NAME: ClassVar[str] = "compute.conductor.host_resources"
+    VERSION: ClassVar[str] = "1.0"
+    host: str
+    node: str
+    hypervisor_type: str
+    hypervisor_version: int = 1
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    host_ip: str | None = None
+    cpu_info: dict[str, Any] = Field(default_factory=dict)
+
+
+@register
+class InstancesOnHost(Message):
+    NAME: ClassVar[str] = "compute.conductor.instances_on_host"
+    VERSION: ClassVar[str] = "1.0"
+    host: str
+
+
+@register
+class InstanceList(Message):
+    NAME: ClassVar[str] = "compute.conductor.instance_list"
+    VERSION: ClassVar[str] = "1.0"
+    instances: list[InstanceInfo] = Field(default_factory=list)
+
+
+# -- typed clients --------------------------------------------------------------------------
+class SchedulerAPI:
+    def __init__(self, bus: Transport) -> None:
+        self.bus = bus
+
+    async def schedule_instances(self, specs: list[RequestSpec], request_id: str = "",
+                                 context: RequestContext | None = None) -> None:
+        await self.bus.cast(SCHEDULER_TOPIC, ScheduleInstances(specs=specs,
+                                                               request_id=request_id),
+                            context=context)
+
+
+class ComputeAgentAPI:
+    """Casts to the agent of one host."""
+
+    def __init__(self, bus: Transport) -> None:
+        self.bus = bus
+
+    async def build_and_run_instance(self, host: str, spec: RequestSpec, node: str,
+                                     request_id: str = "") -> None:
+        await self.bus.cast(compute_topic(host), BuildAndRunInstance(
+            spec=spec, node=node, request_id=request_id))
+
+    async def cast(self, host: str, message: _InstanceCast) -> None:
+        await self.bus.cast(compute_topic(host), message)
+
+    async def get_console_output(self, host: str, instance_uuid: str, length: int | None,
+                                 timeout: float = 30.0) -> str:  # noqa: ASYNC109
+        reply = await self.bus.call(compute_topic(host), GetConsoleOutput(
+            instance_uuid=instance_uuid, length=length), timeout, returns=ConsoleOutput)
+        return reply.output
+
+
+class ConductorAPI:
+    """What an agent may ask of the database, over the bus."""
+
+    def __init__(self, bus: Transport, host: str, timeout: float | None = None) -> None:
+        self.bus = bus
+        self.host = host
+        self.timeout = timeout
+
+    async def instance_get(self, instance_uuid: str) -> InstanceInfo | None:
+        reply = await self.bus.call(CONDUCTOR_TOPIC, InstanceGet(instance_uuid=instance_uuid),
+                                    self.timeout, returns=InstanceReply)
+        return reply.instance
+
+    async def instance_update(self, instance_uuid: str, values: dict[str, Any],
+                              expected_task_states: list[str | None] | None = None
+                              ) -> InstanceReply:
+        return await self.bus.call(CONDUCTOR_TOPIC, InstanceUpdate(
+            instance_uuid=instance_uuid, values=values,
+            expected_task_states=expected_task_states, host=self.host),
+            self.timeout, returns=InstanceReply)
+
+    async def action_event(self, instance_uuid: str, request_id: str, event: str, phase: str,
+                           result: str | None = None, details: str | None = None) -> None:
+        if not request_id:
+            return
+        await self.bus.call(CONDUCTOR_TOPIC, ActionEvent(
+            instance_uuid=instance_uuid, request_id=request_id, event=event, phase=phase,
+            result=result, details=details, host=self.host), self.timeout)
+
+    async def build_failed(self, spec: RequestSpec, reason: str, retryable: bool,
+                           request_id: str = "") -> None:
+        await self.bus.call(CONDUCTOR_TOPIC, BuildFailed(
+            spec=spec, host=self.host, reason=reason, retryable=retryable,
+            request_id=request_id), self.timeout)
+
+    async def instance_fault(self, instance_uuid: str, message: str, code: int = 500,
+                             details: str | None = None, set_error: bool = True) -> None:
+        await self.bus.call(CONDUCTOR_TOPIC, InstanceFault(
+            instance_uuid=instance_uuid, message=message, code=code, details=details,
+            host=self.host, set_error=set_error), self.timeout)
+
+    async def instance_terminated(self, instance_uuid: str) -> None:
+        await self.bus.call(CONDUCTOR_TOPIC, InstanceTerminated(
+            instance_uuid=instance_uuid, host=self.host), self.timeout)
+
+    async def service_report(self, binary: str, topic: str) -> None:
+        await self.bus.call(CONDUCTOR_TOPIC, ServiceReport(host=self.host, binary=binary,
+                                                           topic=topic), self.timeout)
+
+    async def host_resources(self, report: HostResources) -> None:
+        await self.bus.call(CONDUCTOR_TOPIC, report, self.timeout)
+
+    async def instances_on_host(self) -> list[InstanceInfo]:
+        reply = await self.bus.call(CONDUCTOR_TOPIC, InstancesOnHost(host=self.host),
+                                    self.timeout, returns=InstanceList)
+        return reply.instances

@@ -1,0 +1,132 @@
+"""The in-memory hypervisor: VMs are dict entries, host sizes are configurable.
+
+Used by the fast tests, ``stackling up --virt fake`` and ``stackling sim``. It keeps the
+driver contract (state checks, idempotent destroy, cleanup on failed spawn) so the agent's
+logic is exercised for real. Tests inject failures with :attr:`FakeDriver.fail_spawn`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from stackling.compute import states
+from stackling.compute.rpcapi import InstanceInfo
+from stackling.compute.virt.driver import (
+    ComputeDriver,
+    HostResources,
+    ImageMeta,
+    InstanceNotFound,
+    NetworkInfo,
+    SpawnError,
+    VirtError,
+)
+
+
+@dataclass
+class FakeVM:
+    uuid: str
+    name: str
+    power_state: int
+    console: list[str] = field(default_factory=list)
+
+
+class FakeDriver(ComputeDriver):
+    def __init__(self, node: str, *, vcpus: int = 16, memory_mb: int = 65536,
+                 local_gb: int = 1024, spawn_delay: float = 0.0) -> None:
+        self.node = node
+        self.vcpus = vcpus
+        self.memory_mb = memory_mb
+        self.local_gb = local_gb
+        self.spawn_delay = spawn_delay
+        self.vms: dict[str, FakeVM] = {}
+        #: tests: return a SpawnError (or None) for an instance to make its spawn fail
+        self.fail_spawn: Callable[[InstanceInfo], SpawnError | None] | None = None
+
+    async def init_host(self, host: str) -> None:
+        return None
+
+    def get_available_resource(self) -> HostResources:
+        return HostResources(node=self.node, hypervisor_type="fake", hypervisor_version=1000,
+                             vcpus=self.vcpus, memory_mb=self.memory_mb,
+                             local_gb=self.local_gb, host_ip="127.0.0.1",
+                             cpu_info={"arch": "x86_64", "model": "fake", "vendor": "stackling",
+                                       "topology": {"sockets": 1, "cores": self.vcpus,
+                                                    "threads": 1},
+                                       "features": []})
+
+    async def list_instances(self) -> list[str]:
+        return list(self.vms)
+
+    def _vm(self, instance: InstanceInfo) -> FakeVM:
+        vm = self.vms.get(instance.uuid)
+        if vm is None:
+            raise InstanceNotFound(f"Instance {instance.uuid} could not be found.")
+        return vm
+
+    async def spawn(self, instance: InstanceInfo, image: ImageMeta, network: NetworkInfo,
+                    admin_password: str | None = None) -> None:
+        if instance.uuid in self.vms:
+            raise SpawnError(f"Instance {instance.uuid} already exists on this host.",
+                             retryable=False)
+        self.vms[instance.uuid] = FakeVM(instance.uuid, instance.instance_name, states.NOSTATE)
+        try:
+            if self.spawn_delay:
+                await asyncio.sleep(self.spawn_delay)
+            failure = self.fail_spawn(instance) if self.fail_spawn else None
+            if failure is not None:
+                raise failure
+        except BaseException:
+            self.vms.pop(instance.uuid, None)  # a failed spawn leaves nothing behind
+            raise
+        vm = self.vms[instance.uuid]
+        vm.power_state = states.RUNNING
+        vm.console.append(f"stackling fake guest {instance.hostname or instance.name} "
+                          f"booted from image {image.id}")
+
+    async def destroy(self, instance: InstanceInfo) -> None:
+        self.vms.pop(instance.uuid, None)
+
+    async def get_power_state(self, instance: InstanceInfo) -> int:
+        return self._vm(instance).power_state
+
+    def _transition(self, instance: InstanceInfo, allowed: set[int], new: int,
+                    what: str) -> None:
+        vm = self._vm(instance)
+        if vm.power_state not in allowed:
+            raise VirtError(f"Cannot {what} instance {instance.uuid} in power state "
+                            f"{vm.power_state}.")
+        vm.power_state = new
+        vm.console.append(f"{what}")
+
+    async def power_off(self, instance: InstanceInfo, grace: float = 0) -> None:
+        self._transition(instance, {states.RUNNING, states.POWER_PAUSED, states.SHUTDOWN,
+                                    states.CRASHED, states.POWER_SUSPENDED},
+                         states.SHUTDOWN, "power off")
+
+    async def power_on(self, instance: InstanceInfo) -> None:
+        self._transition(instance, {states.SHUTDOWN, states.RUNNING, states.CRASHED},
+                         states.RUNNING, "power on")
+
+    async def reboot(self, instance: InstanceInfo, reboot_type: str) -> None:
+        allowed = {states.RUNNING}
+        if reboot_type == "HARD":
+            allowed |= {states.SHUTDOWN, states.CRASHED, states.POWER_PAUSED,
+                        states.POWER_SUSPENDED}
+        self._transition(instance, allowed, states.RUNNING, f"reboot ({reboot_type.lower()})")
+
+    async def pause(self, instance: InstanceInfo) -> None:
+        self._transition(instance, {states.RUNNING}, states.POWER_PAUSED, "pause")
+
+    async def unpause(self, instance: InstanceInfo) -> None:
+        self._transition(instance, {states.POWER_PAUSED}, states.RUNNING, "unpause")
+
+    async def suspend(self, instance: InstanceInfo) -> None:
+        self._transition(instance, {states.RUNNING}, states.POWER_SUSPENDED, "suspend")
+
+    async def resume(self, instance: InstanceInfo) -> None:
+        self._transition(instance, {states.POWER_SUSPENDED}, states.RUNNING, "resume")
+
+    async def get_console_output(self, instance: InstanceInfo) -> str:
+        return "\n".join(self._vm(instance).console) + "\n"
