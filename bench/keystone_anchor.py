@@ -252,7 +252,9 @@ password_hash_rounds = {self.hash_rounds}
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=None, help="listen port (default: a free one)")
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="gunicorn sync workers (default 2; use 1 under Tempest: two workers "
+                         "writing one SQLite file give \"database is locked\" 500s)")
     ap.add_argument("--cache", choices=["memory", "none"], default="memory",
                     help="Keystone [cache]: in-process dogpile memory cache or off")
     ap.add_argument("--data-dir", type=Path, default=None,
