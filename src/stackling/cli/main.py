@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ident)
     ident_sub = ident.add_subparsers(dest="identity_command", required=True)
     ident_sub.add_parser("rotate-keys", help="rotate the Fernet token keys")
+
+    image = sub.add_parser("image", help="image maintenance")
+    image_sub = image.add_subparsers(dest="image_command", required=True)
+    tiny = image_sub.add_parser("build-tiny", help="build the tiny guest image (and register it)")
+    _common(tiny)
+    tiny.add_argument("--output", type=Path, default=None, help="also copy the outputs here")
+    tiny.add_argument("--register", action="store_true",
+                      help="upload it into the running cloud (admin of DATA_DIR/clouds.yaml)")
+    tiny.add_argument("--no-disk", action="store_true", help="skip the bootable qcow2 disk")
     return parser
 
 
@@ -102,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         from stackling.cli.maintenance import rotate_keys
 
         return rotate_keys(config)
+    if args.command == "image":
+        from stackling.cli.tiny import build_tiny
+
+        return asyncio.run(build_tiny(config, args.output, register=args.register,
+                                      disk=False if args.no_disk else None))
     return 2
 
 
