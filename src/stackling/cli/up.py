@@ -37,8 +37,10 @@ from stackling.common.config import Config
 from stackling.common.ids import new_secret
 from stackling.common.logging import configure_logging
 from stackling.identity.api.app import create_app as create_identity_app
+from stackling.identity.api.fastpath import lanes as identity_lanes
 from stackling.identity.service.bootstrap import Account, CatalogEntry, bootstrap
 from stackling.identity.service.identity import Identity
+from stackling.web.fastlane import FastLane
 from stackling.web.metrics import metrics_app
 
 UNAVAILABLE = {
@@ -87,7 +89,7 @@ async def _component_health(component: Component) -> str:
 
 
 def build_root_app(identity: Identity, config: Config,
-                   mounted: list[tuple[Component, ASGIApp]] | None = None) -> Starlette:
+                   mounted: list[tuple[Component, ASGIApp]] | None = None) -> ASGIApp:
     mounted = mounted or []
     identity_app = create_identity_app(identity, config.identity.policy_file or
                                        config.policy_file)
@@ -106,13 +108,14 @@ def build_root_app(identity: Identity, config: Config,
         services.update({c.name: f"{base}{c.prefix}" for c, _ in mounted})
         return JSONResponse({"stackling": {"services": services}})
 
-    return Starlette(routes=[
+    root = Starlette(routes=[
         Route("/", index),
         Route("/healthz", health),
         Mount("/metrics", metrics_app()),
         Mount("/identity", identity_app),
         *(Mount(c.prefix, app) for c, app in mounted),
     ])
+    return FastLane(root, identity_lanes("/identity", identity, identity_app.state.enforcer))
 
 
 @dataclass
@@ -218,7 +221,9 @@ def bind(config: Config) -> socket.socket:
     """Take the API port before anything else starts, so a busy port is a clear error
     rather than a server that bootstraps and then dies."""
     family = socket.AF_INET6 if ":" in config.api.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say they are TCP,
+    # and without it every kept-alive response waits ~40 ms on the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((config.api.host, config.api.port))
@@ -236,10 +241,11 @@ class PortUnavailable(Exception):
     pass
 
 
-async def serve_app(app: Starlette, config: Config, sock: socket.socket) -> None:
+async def serve_app(app: ASGIApp, config: Config, sock: socket.socket) -> None:
     server = _Server(uvicorn.Config(
+        # X-Forwarded-* is read where URLs are built (stackling.web.urls), not rewritten here
         app, log_config=None, access_log=False, lifespan="off", server_header=False,
-        proxy_headers=True, forwarded_allow_ips="*",
+        proxy_headers=False,
     ))
     await server.serve(sockets=[sock])
 
@@ -290,5 +296,7 @@ async def run_serve(config: Config, service: str) -> int:
         await start_bus(config, identity, stack)
         app = create_identity_app(identity, config.identity.policy_file or config.policy_file)
         say(f"{service} serving on {config.public_url()}")
-        await serve_app(Starlette(routes=[Mount("/identity", app)]), config, sock)
+        root = Starlette(routes=[Mount("/identity", app)])
+        lanes = identity_lanes("/identity", identity, app.state.enforcer)
+        await serve_app(FastLane(root, lanes), config, sock)
     return 0

@@ -271,8 +271,10 @@ def configure_logging(
     handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root.addHandler(handler)
     root.setLevel(numeric)
-    # These libraries log whole AMQP frames / SQL parameters at DEBUG: message bodies and
-    # bound values can carry secrets, so they never go below INFO.
-    for noisy in ("aiormq", "aio_pika", "sqlalchemy.engine", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(numeric, logging.INFO))
+    # These libraries log AMQP frames, SQL statements and every HTTP request below WARNING
+    # (message bodies and bound values can carry secrets, and a line per statement costs
+    # more than the statement): they never go below WARNING.
+    for noisy in ("aiormq", "aio_pika", "sqlalchemy.engine", "sqlalchemy.pool", "httpx",
+                  "httpcore"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)

@@ -31,7 +31,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BUCKETS", "OTHER_ROUTE", "MetricsMiddleware", "metrics_app"]
+__all__ = ["BUCKETS", "OTHER_ROUTE", "MetricsMiddleware", "RequestRecorder", "metrics_app"]
 
 # Seconds. Dense at the low end: token validation and cached GETs answer in a few ms.
 BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -77,6 +77,32 @@ def _route_template(scope: Scope) -> str:
     return template if isinstance(template, str) and template else OTHER_ROUTE
 
 
+class RequestRecorder:
+    """Records one service's requests: ``record(method, route, status, seconds)``. Used by
+    :class:`MetricsMiddleware` and by fast paths that answer before any routing."""
+
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.service = service
+        self._metrics = _metrics_for(registry if registry is not None else REGISTRY)
+        # (method, route, status) -> bound (counter, histogram) children; bounded by design.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in _METHODS:
+            method = "OTHER"
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (self.service, method, route, str(status))
+            children = (
+                self._metrics.requests.labels(*labels),
+                self._metrics.duration.labels(*labels),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
 class MetricsMiddleware:
     """ASGI middleware counting and timing HTTP requests of one service.
 
@@ -89,9 +115,7 @@ class MetricsMiddleware:
     ) -> None:
         self.app = app
         self.service = service
-        self._metrics = _metrics_for(registry if registry is not None else REGISTRY)
-        # (method, route, status) -> bound (counter, histogram) children; bounded by design.
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self.recorder = RequestRecorder(service, registry)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,21 +133,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            elapsed = time.perf_counter() - start
-            method = scope.get("method", "")
-            if method not in _METHODS:
-                method = "OTHER"
-            key = (method, _route_template(scope), status)
-            children = self._children.get(key)
-            if children is None:
-                labels = (self.service, key[0], key[1], str(status))
-                children = (
-                    self._metrics.requests.labels(*labels),
-                    self._metrics.duration.labels(*labels),
-                )
-                self._children[key] = children
-            children[0].inc()
-            children[1].observe(elapsed)
+            self.recorder.record(scope.get("method", ""), _route_template(scope), status,
+                                 time.perf_counter() - start)
 
 
 def metrics_app(registry: CollectorRegistry | None = None) -> ASGIApp:

@@ -219,3 +219,36 @@ async def test_rescope_with_revoked_token_is_404(cloud: Cloud) -> None:
         "methods": ["token"], "token": {"id": victim}}}})
     assert r.status_code == 404
     assert r.json()["error"]["code"] == 404
+
+
+async def test_fast_path_and_routed_handler_agree(cloud: Cloud) -> None:
+    """GET with a plain query is answered by the cache fast path; any other query goes
+    through the routed handler: both must give the same answer."""
+    admin = await cloud.token()
+    demo = await cloud.token("demo", "demo")
+    h = {"X-Auth-Token": admin, "X-Subject-Token": demo}
+    fast = await cloud.client.get(TOKENS, headers=h)
+    routed = await cloud.client.get(TOKENS + "?routed=1", headers=h)
+    assert fast.status_code == routed.status_code == 200
+    assert fast.json() == routed.json()
+    assert fast.headers["X-Subject-Token"] == routed.headers["X-Subject-Token"] == demo
+    assert fast.headers["X-Openstack-Request-Id"] != routed.headers["X-Openstack-Request-Id"]
+    fast = await cloud.client.get(TOKENS + "?nocatalog", headers=h)
+    routed = await cloud.client.get(TOKENS + "?nocatalog&routed=1", headers=h)
+    assert fast.json() == routed.json() and "catalog" not in fast.json()["token"]
+    # refusals are the routed handler's: demo may not look at admin's token
+    r = await cloud.client.get(TOKENS, headers={"X-Auth-Token": demo, "X-Subject-Token": admin})
+    assert r.status_code == 403 and r.json()["error"]["code"] == 403
+
+
+async def test_rotating_out_a_key_voids_its_tokens(cloud: Cloud) -> None:
+    old = await cloud.token()
+    keys = cloud.identity.keys
+    keys.rotate()  # old primary becomes a secondary: still valid
+    new = await cloud.token()
+    h = {"X-Auth-Token": new, "X-Subject-Token": old}
+    assert (await cloud.client.get(TOKENS, headers=h)).status_code == 200
+    keys.rotate()  # max_active_keys=3: the key that made `old` is gone
+    r = await cloud.client.get(TOKENS, headers={"X-Auth-Token": await cloud.token(),
+                                                "X-Subject-Token": old})
+    assert r.status_code == 404

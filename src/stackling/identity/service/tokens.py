@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import MultiFernet
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.errors import NotFound, Unauthorized
@@ -79,6 +80,8 @@ class TokenService:
         self._catalog: tuple[int, float, list[dict[str, Any]]] | None = None
         self._rendered: dict[tuple[str, bool], tuple[int, float, bytes]] = {}
         self._filters: dict[str, tuple[int, float, frozenset[str] | None]] = {}
+        self._decoded: dict[str, TokenData] = {}
+        self._decoded_with: MultiFernet | None = None
 
     # -- issuing ---------------------------------------------------------------------------
     async def issue(self, user_id: str, methods: tuple[str, ...], *,
@@ -108,7 +111,7 @@ class TokenService:
     async def validate(self, token: str, allow_expired: bool = False) -> ValidatedToken:
         """Return what the token says, or raise NotFound (unknown, tampered, expired,
         revoked, or its user/scope no longer valid)."""
-        data = decode(token, self.keys.fernet())
+        data = self._decode(token)
         now = utcnow()
         if data.expires_at <= now:
             window = timedelta(seconds=self.allow_expired_window)
@@ -145,6 +148,21 @@ class TokenService:
         filtered = [{**svc, "endpoints": [e for e in svc["endpoints"] if e["id"] in allowed]}
                     for svc in catalog]
         return [svc for svc in filtered if svc["endpoints"]]
+
+    def _decode(self, token: str) -> TokenData:
+        """Decrypt, remembering the result per token string for as long as the key set is
+        the same (a token is immutable; its expiry and revocation are checked every time)."""
+        fernet = self.keys.fernet()
+        if fernet is not self._decoded_with:
+            self._decoded.clear()
+            self._decoded_with = fernet
+        data = self._decoded.get(token)
+        if data is None:
+            data = decode(token, fernet)
+            if len(self._decoded) >= 10000:
+                self._decoded.clear()
+            self._decoded[token] = data
+        return data
 
     async def catalog(self) -> list[dict[str, Any]]:
         cached = self._catalog
