@@ -152,20 +152,24 @@ json_get() {{  # json_get str|obj KEY FILE
 
 UDHCPC_SH = r"""#!/bin/sh
 # udhcpc event script: configure the interface from the lease, print the marker
-. /etc/stackling-tiny/lib.sh
+# (the TINY_* variables exist for tests on a host; the guest uses the defaults)
+. "${TINY_LIB:-/etc/stackling-tiny/lib.sh}"
+state=${TINY_STATE:-/run/stackling-tiny}
+resolv=${TINY_RESOLV:-/etc/resolv.conf}
 case "$1" in
   deconfig)
     ip addr flush dev "$interface"
     ip link set "$interface" up
-    rm -f "/run/stackling-tiny/ip.$interface"
+    rm -f "$state/ip.$interface"
     ;;
   bound|renew)
     [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
-    old=$(cat "/run/stackling-tiny/ip.$interface" 2>/dev/null)
+    old=$(cat "$state/ip.$interface" 2>/dev/null)
     if [ "$old" != "$ip" ]; then
       ip addr flush dev "$interface"
       ip addr add "$ip/${mask:-24}" broadcast + dev "$interface"
     fi
+    # RFC 3442: with classless static routes (which may hold the default), ignore router
     if [ -n "$staticroutes" ]; then
       set -- $staticroutes
       while [ $# -ge 2 ]; do
@@ -182,14 +186,13 @@ case "$1" in
       done
     fi
     for d in $dns; do
-      grep -q "^nameserver $d\$" /etc/resolv.conf 2>/dev/null ||
-        echo "nameserver $d" >>/etc/resolv.conf
+      grep -q "^nameserver $d\$" "$resolv" 2>/dev/null || echo "nameserver $d" >>"$resolv"
     done
-    if [ -n "$domain" ] && ! grep -q "^search" /etc/resolv.conf 2>/dev/null; then
-      echo "search $domain" >>/etc/resolv.conf
+    if [ -n "$domain" ] && ! grep -q "^search" "$resolv" 2>/dev/null; then
+      echo "search $domain" >>"$resolv"
     fi
-    mkdir -p /run/stackling-tiny
-    echo "$ip" >"/run/stackling-tiny/ip.$interface"
+    mkdir -p "$state"
+    echo "$ip" >"$state/ip.$interface"
     [ "$old" != "$ip" ] && say "ip $ip on $interface"
     ;;
 esac
