@@ -20,8 +20,9 @@ ErrorFormatter = Callable[[int, str, str], dict[str, Any]]
 
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 413:
-    "Request Entity Too Large", 415: "Unsupported Media Type", 500: "Internal Server Error",
+    405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 410: "Gone", 413:
+    "Request Entity Too Large", 415: "Unsupported Media Type",
+    416: "Requested Range Not Satisfiable", 500: "Internal Server Error",
     501: "Not Implemented", 503: "Service Unavailable",
 }
 
@@ -68,7 +69,8 @@ def install_error_handlers(app: FastAPI, formatter: ErrorFormatter) -> None:
 
     @app.exception_handler(errors.StacklingError)
     async def _stackling(request: Request, exc: errors.StacklingError) -> Response:
-        headers = None
+        # an error class may name response headers (e.g. Accept-Patch with a 415)
+        headers = dict(getattr(exc, "headers", None) or {}) or None
         if exc.code == 401:
             headers = {"WWW-Authenticate": f'Keystone uri="{request.base_url}"'}
         return render(exc.code, exc.message, headers)
