@@ -1,10 +1,12 @@
 """Answer a few very hot requests before any routing or framework middleware.
 
 A :class:`Lane` names one ``(method, path)`` and a responder that either returns the whole
-answer or ``None``. On ``None`` the request continues to the normal app, which must compute
-the same answer (and every error) on its own: a lane is a cache-accelerated copy of a routed
-handler's success path, never different behaviour. A lane's answer still gets what every
-response gets: an ``X-Openstack-Request-Id``, an access log line and request metrics.
+answer or ``None``. On ``None`` the request continues to the normal app (with the body, if
+the lane read it, replayed), which must compute the same answer (and every error) on its
+own: a lane is a faster copy of a routed handler's success path, never different behaviour,
+and its responder must have no side effect when it returns ``None``. A lane's answer still
+gets what every response gets: an ``X-Openstack-Request-Id``, an access log line and request
+metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackling.common.logging import request_id_var
 from stackling.web.metrics import RequestRecorder
@@ -21,7 +23,7 @@ from stackling.web.requestid import log_access, new_request_id
 
 # (status, headers, body); headers without content-length (added here)
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
-Responder = Callable[[Scope], Awaitable[Answer | None]]
+Responder = Callable[[Scope, bytes], Awaitable[Answer | None]]  # (scope, body)
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Lane:
     service: str  # metrics label
     route: str  # metrics label, the route template inside the service
     responder: Responder
+    max_body: int = 0  # >0: read a body up to this size (with a Content-Length) first
     recorder: RequestRecorder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -48,10 +51,17 @@ class FastLane:
             lane = self.lanes.get((scope["method"], scope["path"]))
         if lane is not None:
             started = time.perf_counter()
+            body = b""
+            if lane.max_body:
+                read = await _read_body(scope, receive, lane.max_body)
+                if read is None:
+                    await self.app(scope, receive, send)
+                    return
+                body, receive = read
             rid = new_request_id()
             token = request_id_var.set(rid)
             try:
-                answer = await lane.responder(scope)
+                answer = await lane.responder(scope, body)
                 if answer is not None:
                     status, headers, body = answer
                     headers = [*headers, (b"content-length", str(len(body)).encode()),
@@ -67,3 +77,30 @@ class FastLane:
             finally:
                 request_id_var.reset(token)
         await self.app(scope, receive, send)
+
+
+async def _read_body(scope: Scope, receive: Receive,
+                     limit: int) -> tuple[bytes, Receive] | None:
+    """The whole body and a ``receive`` that replays it, or None (nothing read) when the
+    request has no Content-Length or a larger one."""
+    length = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = int(value) if value.isdigit() else None
+    if length is None or length > limit:
+        return None
+    chunks: list[bytes] = []
+    messages: list[Message] = []
+    more = True
+    while more:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return b"".join(chunks), replay

@@ -252,3 +252,23 @@ async def test_rotating_out_a_key_voids_its_tokens(cloud: Cloud) -> None:
     r = await cloud.client.get(TOKENS, headers={"X-Auth-Token": await cloud.token(),
                                                 "X-Subject-Token": old})
     assert r.status_code == 404
+
+
+async def test_rescope_fast_lane_agrees_with_routed_handler(cloud: Cloud) -> None:
+    unscoped = await cloud.token(project=None, scope="unscoped")
+    body = {"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped}},
+                     "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    fast = await cloud.client.post(TOKENS, json=body)
+    routed = await cloud.client.post(TOKENS + "?routed=1", json=body)
+    assert fast.status_code == routed.status_code == 201
+    a, b = fast.json()["token"], routed.json()["token"]
+    for key in ("expires_at", "issued_at", "audit_ids"):
+        a.pop(key), b.pop(key)
+    assert a == b
+    # failures take the routed way, with its error bodies
+    body["auth"]["scope"]["project"]["name"] = "no-such-project"
+    r = await cloud.client.post(TOKENS, json=body)
+    assert r.status_code == 401 and r.json()["error"]["code"] == 401
+    r = await cloud.client.post(TOKENS, content=b'{"auth": ', headers={
+        "Content-Type": "application/json"})
+    assert r.status_code == 400

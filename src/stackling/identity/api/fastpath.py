@@ -1,4 +1,4 @@
-"""The hot path of the whole cloud: ``GET``/``HEAD /v3/auth/tokens`` answered from caches.
+"""The hot paths of the whole cloud: token validation and rescoping, before routing.
 
 Every service validates every request's token here, so the all-in-one process answers this
 one request in a :class:`stackling.web.fastlane.Lane`, before routing. It runs the same
@@ -10,14 +10,18 @@ goes to the routed handler, which computes the answer (and its error body) the n
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import Scope
 
 from stackling.common.errors import StacklingError
 from stackling.identity.service.identity import Identity, to_context
+from stackling.identity.service.receipts import RECEIPT_HEADER
 from stackling.web.fastlane import Answer, Lane
 from stackling.web.policy import PolicyEnforcer
 
 PATH = "/v3/auth/tokens"
+RECEIPT = RECEIPT_HEADER.lower().encode()
 _QUERIES = {b"": True, b"nocatalog": False, b"nocatalog=1": False, b"nocatalog=true": False}
 
 
@@ -26,7 +30,7 @@ class TokenValidationResponder:
         self.identity = identity
         self.enforcer = enforcer
 
-    async def __call__(self, scope: Scope) -> Answer | None:
+    async def __call__(self, scope: Scope, body: bytes) -> Answer | None:
         include_catalog = _QUERIES.get(scope["query_string"])
         if include_catalog is None:
             return None
@@ -55,8 +59,44 @@ class TokenValidationResponder:
                      (b"content-type", b"application/json")], body
 
 
+class RescopeResponder:
+    """``POST /v3/auth/tokens`` with the token method only (rescoping: every service and
+    client does it): the same :meth:`Authenticator.authenticate` call as the routed handler,
+    without the routing. The token method has no side effect when it fails, so a failure
+    simply goes the routed way and is answered there. Other methods (password: lockout
+    counters; trusts: use counts; oauth1; receipts) always go the routed way."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+
+    async def __call__(self, scope: Scope, body: bytes) -> Answer | None:
+        include_catalog = _QUERIES.get(scope["query_string"])
+        if include_catalog is None:
+            return None
+        for name, _ in scope["headers"]:
+            if name == RECEIPT:
+                return None
+        try:
+            request = json.loads(body)
+            methods = request["auth"]["identity"]["methods"]
+        except (ValueError, TypeError, KeyError):
+            return None
+        if methods != ["token"]:
+            return None
+        try:
+            vt = await self.identity.authenticator.authenticate(request)
+            rendered = await self.identity.tokens.render(vt, include_catalog)
+        except StacklingError:
+            return None
+        return 201, [(b"x-subject-token", vt.id.encode()),
+                     (b"content-type", b"application/json")], json.dumps(
+            rendered, separators=(",", ":")).encode()
+
+
 def lanes(prefix: str, identity: Identity, enforcer: PolicyEnforcer) -> list[Lane]:
     """The identity lanes for an app mounted at ``prefix`` (e.g. ``/identity``)."""
-    responder = TokenValidationResponder(identity, enforcer)
-    return [Lane(method, f"{prefix}{PATH}", "identity", PATH, responder)
-            for method in ("GET", "HEAD")]
+    validate = TokenValidationResponder(identity, enforcer)
+    path = f"{prefix}{PATH}"
+    return [Lane("GET", path, "identity", PATH, validate),
+            Lane("HEAD", path, "identity", PATH, validate),
+            Lane("POST", path, "identity", PATH, RescopeResponder(identity), max_body=65536)]

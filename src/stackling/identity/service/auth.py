@@ -7,6 +7,8 @@ round like known ones (no user enumeration by timing). Lockout follows Keystone'
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,7 @@ from stackling.identity.service.trusts import Trusts, forbidden_action
 SUPPORTED_METHODS = ("password", "token", "application_credential", "oauth1")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Scope:
     project_id: str | None = None
     domain_id: str | None = None
@@ -71,6 +73,7 @@ class Authenticator:
         self.hasher = hasher
         self.config = config
         self.trusts = Trusts(store)
+        self._scopes: dict[str, tuple[int, float, Scope]] = {}
         # OS-OAUTH1 secrets are kept under the credential keys; without them, no oauth1
         self.oauth1 = OAuth1(store, credential_keys) if credential_keys is not None else None
 
@@ -298,6 +301,22 @@ class Authenticator:
         spec = _obj(spec, "scope")
         if "OS-TRUST:trust" in spec:
             return await self._trust_scope(spec)
+        # Names and ids resolve the same way until something is written: remember them
+        # (only successes; the revision and cache_ttl bound staleness as for tokens).
+        key = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        now = time.monotonic()
+        hit = self._scopes.get(key)
+        if (hit is not None and hit[0] == self.store.revision
+                and now - hit[1] < self.config.cache_ttl):
+            return hit[2]
+        revision = self.store.revision
+        scope = await self._resolve_scope(spec)
+        if len(self._scopes) >= 10000:
+            self._scopes.clear()
+        self._scopes[key] = (revision, now, scope)
+        return scope
+
+    async def _resolve_scope(self, spec: dict[str, Any]) -> Scope:
         async with self.store.read() as session:
             if "project" in spec:
                 project = _obj(spec["project"], "scope/project")
