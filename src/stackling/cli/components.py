@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from stackling.cli.component import Component
+from stackling.cli.compute import ComputeComponent
 
-COMPONENTS: list[type[Component]] = []
+COMPONENTS: list[type[Component]] = [ComputeComponent]

@@ -1,0 +1,74 @@
+"""The compute service as a component of ``stackling up``: its API, the scheduler, the
+conductor and one compute agent for this host, as asyncio tasks on the shared bus."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+from sqlalchemy import text
+from starlette.types import ASGIApp
+
+from stackling.cli.component import Component, Runtime
+from stackling.clients.image import ImageClient
+from stackling.clients.session import ServiceSession
+from stackling.compute.agent.manager import ComputeAgent
+from stackling.compute.api.app import create_app
+from stackling.compute.conductor import Conductor
+from stackling.compute.scheduler.manager import Scheduler
+from stackling.compute.service.compute import ComputeService
+from stackling.compute.virt import FakeDriver
+
+
+class ComputeComponent(Component):
+    name = "compute"
+    prefix = "/compute"
+    service_type = "compute"
+    service_name = "nova"
+    description = "Compute (stackling)"
+    service_user = "nova"
+
+    def __init__(self, http: httpx.AsyncClient | None = None) -> None:
+        """``http``: the client for REST calls to other services (tests pass one that
+        reaches the in-process app)."""
+        self.http = http
+        self.svc: ComputeService | None = None
+        self.agents: list[ComputeAgent] = []
+
+    def catalog_url(self, public_url: str) -> str:
+        return f"{public_url}{self.prefix}/v2.1"
+
+    async def start(self, runtime: Runtime) -> ASGIApp:
+        config = runtime.config
+        conf = config.compute
+        session = ServiceSession(runtime.identity_url, runtime.service_users[self.service_user],
+                                 self.http, region=config.region)
+        runtime.stack.push_async_callback(session.close)
+        images = ImageClient(session)
+        svc = ComputeService(config, runtime.bus, images)
+        await svc.start()
+        runtime.stack.push_async_callback(svc.close)
+        self.svc = svc
+        conductor = Conductor(svc, runtime.bus)
+        await conductor.start()
+        runtime.stack.push_async_callback(conductor.stop)
+        scheduler = Scheduler(svc, runtime.bus)
+        await scheduler.start()
+        runtime.stack.push_async_callback(scheduler.stop)
+        host = conf.host or socket.gethostname()
+        driver = FakeDriver(host, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
+                            local_gb=conf.fake_local_gb, spawn_delay=conf.fake_spawn_delay)
+        agent = ComputeAgent(host, runtime.bus, driver, images,
+                             heartbeat_interval=conf.heartbeat_interval,
+                             call_timeout=config.bus.call_timeout)
+        await agent.start()
+        runtime.stack.push_async_callback(agent.stop)
+        self.agents.append(agent)
+        return create_app(svc, runtime.validator, conf.policy_file or config.policy_file)
+
+    async def health(self) -> str:
+        if self.svc is None:
+            return "not started"
+        async with self.svc.store.read() as session:
+            await session.execute(text("SELECT 1"))
+        return "ok"

@@ -1,0 +1,115 @@
+"""The image service (Glance v2 API) as other services use it: over REST, with their
+service token. Only what compute needs: look an image up, create a snapshot record and
+upload its data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from stackling.clients.session import ServiceSession
+from stackling.common.errors import NotFound, ServiceUnavailable, StacklingError
+
+# the fields of a Glance image that are not custom properties
+_CORE = {"id", "name", "status", "visibility", "protected", "checksum", "os_hash_algo",
+         "os_hash_value", "owner", "size", "virtual_size", "min_ram", "min_disk",
+         "disk_format", "container_format", "created_at", "updated_at", "tags", "file",
+         "self", "schema", "direct_url", "locations", "stores", "os_hidden"}
+
+
+class ImageNotFound(NotFound):
+    pass
+
+
+class ImageServiceUnavailable(ServiceUnavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    name: str
+    status: str
+    owner: str | None = None
+    visibility: str = "public"
+    size: int | None = None
+    min_ram: int = 0
+    min_disk: int = 0
+    disk_format: str | None = None
+    container_format: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_glance(cls, body: dict[str, Any]) -> Image:
+        return cls(id=str(body["id"]), name=str(body.get("name") or ""),
+                   status=str(body.get("status", "")), owner=body.get("owner"),
+                   visibility=str(body.get("visibility", "public")), size=body.get("size"),
+                   min_ram=int(body.get("min_ram") or 0), min_disk=int(body.get("min_disk") or 0),
+                   disk_format=body.get("disk_format"),
+                   container_format=body.get("container_format"),
+                   properties={k: v for k, v in body.items() if k not in _CORE})
+
+
+class ImageClient:
+    """Raises :class:`ImageNotFound` (404) and :class:`ImageServiceUnavailable` (503: no
+    image service in the catalog, unreachable, or an unexpected answer)."""
+
+    def __init__(self, session: ServiceSession) -> None:
+        self.session = session
+
+    async def _root(self) -> str:
+        try:
+            url = await self.session.endpoint("image")
+        except StacklingError as exc:
+            raise ImageServiceUnavailable(f"The image service cannot be reached: {exc.message}"
+                                          ) from exc
+        if url is None:
+            raise ImageServiceUnavailable("This cloud has no image service.")
+        return url
+
+    async def _send(self, method: str, path: str, token: str | None = None,
+                    **kwargs: Any) -> httpx.Response:
+        url = f"{await self._root()}{path}"
+        try:
+            if token is not None:  # the end user's own token: their view of the images
+                return await self.session.client.request(
+                    method, url, headers={"X-Auth-Token": token}, **kwargs)
+            return await self.session.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ImageServiceUnavailable("The image service cannot be reached.") from exc
+
+    async def get(self, image_id: str, *, token: str | None = None) -> Image:
+        """The image as ``token``'s owner sees it (default: the service user, who sees every
+        image)."""
+        response = await self._send("GET", f"/v2/images/{image_id}", token)
+        if response.status_code == 404:
+            raise ImageNotFound(f"Image {image_id} could not be found.")
+        if response.status_code != 200:
+            raise ImageServiceUnavailable(
+                f"The image service answered HTTP {response.status_code} for image "
+                f"{image_id}.")
+        return Image.from_glance(response.json())
+
+    async def create(self, body: dict[str, Any]) -> Image:
+        response = await self._send("POST", "/v2/images", json=body)
+        if response.status_code != 201:
+            raise ImageServiceUnavailable(
+                f"The image service refused to create an image (HTTP {response.status_code}).")
+        return Image.from_glance(response.json())
+
+    async def upload(self, image_id: str, data: AsyncIterator[bytes] | bytes) -> None:
+        response = await self._send("PUT", f"/v2/images/{image_id}/file", content=data,
+                                    headers={"Content-Type": "application/octet-stream"})
+        if response.status_code not in (201, 204):
+            raise ImageServiceUnavailable(
+                f"The image service refused the image data (HTTP {response.status_code}).")
+
+    async def delete(self, image_id: str) -> None:
+        response = await self._send("DELETE", f"/v2/images/{image_id}")
+        if response.status_code not in (204, 404):
+            raise ImageServiceUnavailable(
+                f"The image service refused to delete image {image_id} "
+                f"(HTTP {response.status_code}).")

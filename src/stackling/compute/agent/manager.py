@@ -1,0 +1,358 @@
+"""The compute agent of one host: flow steps 6-8 (DESIGN.md §1).
+
+It has no database (an import-linter contract forbids it): everything it needs comes from
+the conductor over the bus (:class:`~stackling.compute.rpcapi.ConductorAPI`) and every state
+change goes back through it as a compare-and-swap. Other services are called over REST with
+the service token (step 7: the image). The hypervisor is behind
+:class:`~stackling.compute.virt.driver.ComputeDriver`.
+
+Operations on one instance run one at a time (a per-instance lock), so a delete that arrives
+mid-build waits, the build notices the server is being deleted when its next state update
+fails, cleans up, and the delete then finishes.
+
+On start the agent reconciles: servers the database places here but the hypervisor lacks are
+marked SHUTOFF, interrupted builds go to ERROR, interrupted deletes finish, and VMs nobody owns
+are destroyed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stackling.bus import Message, Subscription, Transport
+from stackling.clients.image import ImageClient
+from stackling.common.errors import NotFound, StacklingError
+from stackling.compute import states
+from stackling.compute.rpcapi import (
+    BuildAndRunInstance,
+    ConductorAPI,
+    ConsoleOutput,
+    FlavorInfo,
+    GetConsoleOutput,
+    HostResources,
+    InstanceInfo,
+    PauseInstance,
+    RebootInstance,
+    ResumeInstance,
+    StartInstance,
+    StopInstance,
+    SuspendInstance,
+    TerminateInstance,
+    UnpauseInstance,
+    compute_topic,
+)
+from stackling.compute.virt.driver import (
+    ComputeDriver,
+    ImageMeta,
+    InstanceNotFound,
+    NetworkInfo,
+    SpawnError,
+    VirtError,
+)
+
+log = logging.getLogger("stackling.compute.agent")
+
+BINARY = "nova-compute"
+BUILD_EVENT = "compute__do_build_and_run_instance"
+Task = states.Task
+
+
+@dataclass(frozen=True)
+class PowerAction:
+    """A simple action: the driver call, the task_state it runs under, where it ends."""
+
+    event: str
+    tasks: tuple[str, ...]
+    call: str  # ComputeDriver method name
+    vm_state: str
+
+
+POWER_ACTIONS: dict[type[Message], PowerAction] = {
+    StopInstance: PowerAction("compute_stop_instance", (Task.POWERING_OFF,), "power_off",
+                              states.STOPPED),
+    StartInstance: PowerAction("compute_start_instance", (Task.POWERING_ON,), "power_on",
+                               states.ACTIVE),
+    PauseInstance: PowerAction("compute_pause_instance", (Task.PAUSING,), "pause",
+                               states.PAUSED),
+    UnpauseInstance: PowerAction("compute_unpause_instance", (Task.UNPAUSING,), "unpause",
+                                 states.ACTIVE),
+    SuspendInstance: PowerAction("compute_suspend_instance", (Task.SUSPENDING,), "suspend",
+                                 states.SUSPENDED),
+    ResumeInstance: PowerAction("compute_resume_instance", (Task.RESUMING,), "resume",
+                                states.ACTIVE),
+    RebootInstance: PowerAction("compute_reboot_instance",
+                                (Task.REBOOTING, Task.REBOOTING_HARD, Task.REBOOT_PENDING,
+                                 Task.REBOOT_STARTED, Task.REBOOT_PENDING_HARD,
+                                 Task.REBOOT_STARTED_HARD), "reboot", states.ACTIVE),
+}
+
+
+class ComputeAgent:
+    def __init__(self, host: str, bus: Transport, driver: ComputeDriver,
+                 images: ImageClient | None, *, heartbeat_interval: float = 10.0,
+                 resource_interval: float = 60.0, call_timeout: float | None = None) -> None:
+        self.host = host
+        self.bus = bus
+        self.driver = driver
+        self.images = images
+        self.conductor = ConductorAPI(bus, host, call_timeout)
+        self.heartbeat_interval = heartbeat_interval
+        self.resource_interval = resource_interval
+        self._subscription: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Register with the conductor (service record, hypervisor inventory), reconcile,
+        then take work from ``compute.<host>`` and heartbeat."""
+        await self.driver.init_host(self.host)
+        await self.report_resources()
+        await self.conductor.service_report(BINARY, compute_topic(self.host))
+        await self.reconcile()
+        self._subscription = await self.bus.serve(compute_topic(self.host), self._handle)
+        self._tasks.append(asyncio.create_task(self._heartbeats()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._subscription is not None:
+            await self._subscription.cancel()
+            self._subscription = None
+
+    async def report_resources(self) -> None:
+        r = self.driver.get_available_resource()
+        await self.conductor.host_resources(HostResources(
+            host=self.host, node=r.node, hypervisor_type=r.hypervisor_type,
+            hypervisor_version=r.hypervisor_version, vcpus=r.vcpus, memory_mb=r.memory_mb,
+            local_gb=r.local_gb, host_ip=r.host_ip, cpu_info=dict(r.cpu_info)))
+
+    async def _heartbeats(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_resources = loop.time() + self.resource_interval
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await self.conductor.service_report(BINARY, compute_topic(self.host))
+                if loop.time() >= next_resources:
+                    next_resources = loop.time() + self.resource_interval
+                    await self.report_resources()
+            except StacklingError as exc:
+                log.warning("heartbeat of %s failed: %s", self.host, exc)
+
+    @contextlib.asynccontextmanager
+    async def _serialized(self, uuid: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(uuid, (asyncio.Lock(), 0))
+        self._locks[uuid] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[uuid]
+            if users <= 1:
+                del self._locks[uuid]
+            else:
+                self._locks[uuid] = (lock, users - 1)
+
+    async def _handle(self, message: Message, context: dict[str, Any]) -> Message | None:
+        if isinstance(message, BuildAndRunInstance):
+            async with self._serialized(message.spec.instance_uuid):
+                await self.build_and_run_instance(message)
+            return None
+        if isinstance(message, TerminateInstance):
+            async with self._serialized(message.instance_uuid):
+                await self.terminate_instance(message)
+            return None
+        if isinstance(message, GetConsoleOutput):
+            return await self.console_output(message)
+        action = POWER_ACTIONS.get(type(message))
+        if action is not None:
+            assert isinstance(message, (StopInstance, StartInstance, PauseInstance,
+                                        UnpauseInstance, SuspendInstance, ResumeInstance,
+                                        RebootInstance))
+            async with self._serialized(message.instance_uuid):
+                await self.power_action(message, action)
+            return None
+        log.warning("compute agent %s: unexpected message %s", self.host, type(message).NAME)
+        return None
+
+    # -- flow steps 6-8: build ----------------------------------------------------------------
+    async def build_and_run_instance(self, m: BuildAndRunInstance) -> None:
+        spec, uuid, rid = m.spec, m.spec.instance_uuid, m.request_id
+        await self.conductor.action_event(uuid, rid, BUILD_EVENT, "start")
+        # step 6: everything about the instance comes from the conductor
+        instance = await self._advance(uuid, Task.BLOCK_DEVICE_MAPPING, [Task.SCHEDULING])
+        if instance is None:
+            log.info("build of %s abandoned: it was deleted or changed", uuid)
+            await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
+                                              "The server was deleted during the build.")
+            return
+        try:
+            # step 7: other services over REST, with the service token
+            image = await self._image(spec.image_ref)
+            network = NetworkInfo()  # no network service yet: boot without ports
+            instance = await self._advance(uuid, Task.NETWORKING, [Task.BLOCK_DEVICE_MAPPING])
+            if instance is not None:
+                instance = await self._advance(uuid, Task.SPAWNING, [Task.NETWORKING])
+            if instance is None:
+                await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
+                                                  "The server was deleted during the build.")
+                return
+            # step 8: the hypervisor starts the VM (no "vif plugged" to wait for: no ports)
+            await self.driver.spawn(instance, image, network)
+        except SpawnError as exc:
+            await self._build_failed(m, str(exc), exc.retryable)
+            return
+        except (VirtError, StacklingError) as exc:
+            text = exc.message if isinstance(exc, StacklingError) else str(exc)
+            await self._build_failed(m, text, not isinstance(exc, NotFound))
+            return
+        power = await self.driver.get_power_state(instance)
+        reply = await self.conductor.instance_update(
+            uuid, {"vm_state": states.ACTIVE, "task_state": None, "power_state": power,
+                   "launched_at": "now", "progress": 0}, [Task.SPAWNING])
+        if not reply.updated:
+            # deleted while spawning: undo; the pending delete finishes the rest
+            log.info("%s was deleted while spawning: destroying the new VM", uuid)
+            await self.driver.destroy(instance)
+            await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
+                                              "The server was deleted during the build.")
+            return
+        await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Success")
+        log.info("built %s on %s", uuid, self.host)
+
+    async def _advance(self, uuid: str, task: str,
+                       expected: list[str | None]) -> InstanceInfo | None:
+        reply = await self.conductor.instance_update(uuid, {"task_state": task}, expected)
+        return reply.instance if reply.updated else None
+
+    async def _image(self, image_ref: str) -> ImageMeta:
+        if not image_ref:
+            return ImageMeta(id="")
+        if self.images is None:
+            raise SpawnError("This cloud has no image service to fetch the image from.")
+        image = await self.images.get(image_ref)
+        if image.status != "active":
+            raise SpawnError(f"Image {image_ref} is not active.", retryable=False)
+        return ImageMeta(id=image.id, name=image.name, disk_format=image.disk_format,
+                         container_format=image.container_format, size=image.size,
+                         min_ram=image.min_ram, min_disk=image.min_disk,
+                         properties=dict(image.properties))
+
+    async def _build_failed(self, m: BuildAndRunInstance, reason: str,
+                            retryable: bool) -> None:
+        """The driver already removed what spawn made; the conductor frees the claim and
+        reschedules or sets ERROR."""
+        uuid = m.spec.instance_uuid
+        log.warning("build of %s on %s failed: %s", uuid, self.host, reason)
+        await self.conductor.action_event(uuid, m.request_id, BUILD_EVENT, "finish", "Error",
+                                          reason)
+        await self.conductor.build_failed(m.spec, f"Build of instance {uuid} aborted: "
+                                          f"{reason}", retryable, m.request_id)
+
+    # -- delete ---------------------------------------------------------------------------
+    async def terminate_instance(self, m: TerminateInstance) -> None:
+        uuid = m.instance_uuid
+        instance = await self.conductor.instance_get(uuid)
+        if instance is None:
+            return
+        await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",
+                                          "start")
+        await self.driver.destroy(instance)
+        await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",
+                                          "finish", "Success")
+        await self.conductor.instance_terminated(uuid)
+
+    # -- stop, start, reboot, pause, unpause, suspend, resume -------------------------------
+    async def power_action(self, m: StopInstance | StartInstance | PauseInstance |
+                           UnpauseInstance | SuspendInstance | ResumeInstance |
+                           RebootInstance, action: PowerAction) -> None:
+        uuid = m.instance_uuid
+        instance = await self.conductor.instance_get(uuid)
+        if instance is None or instance.task_state not in action.tasks:
+            return  # deleted, or another action won meanwhile
+        await self.conductor.action_event(uuid, m.request_id, action.event, "start")
+        call: Callable[..., Awaitable[None]] = getattr(self.driver, action.call)
+        try:
+            if isinstance(m, RebootInstance):
+                await call(instance, m.reboot_type)
+            else:
+                await call(instance)
+            power = await self.driver.get_power_state(instance)
+        except VirtError as exc:
+            log.warning("%s of %s failed: %s", action.call, uuid, exc)
+            await self.conductor.instance_update(uuid, {"task_state": None},
+                                                 list(action.tasks))
+            await self.conductor.instance_fault(uuid, str(exc), set_error=False)
+            await self.conductor.action_event(uuid, m.request_id, action.event, "finish",
+                                              "Error", str(exc))
+            return
+        await self.conductor.instance_update(
+            uuid, {"vm_state": action.vm_state, "task_state": None, "power_state": power},
+            list(action.tasks))
+        await self.conductor.action_event(uuid, m.request_id, action.event, "finish",
+                                          "Success")
+
+    async def console_output(self, m: GetConsoleOutput) -> ConsoleOutput:
+        instance = await self.conductor.instance_get(m.instance_uuid)
+        if instance is None:
+            raise NotFound(f"Instance {m.instance_uuid} could not be found.")
+        try:
+            return ConsoleOutput(output=await self.driver.get_console_output(instance))
+        except InstanceNotFound as exc:
+            raise NotFound(str(exc)) from exc
+
+    # -- restart: reconcile -----------------------------------------------------------------
+    async def reconcile(self) -> None:
+        """Bring the database and the hypervisor back in line after a restart."""
+        owned = {i.uuid: i for i in await self.conductor.instances_on_host()}
+        present = set(await self.driver.list_instances())
+        for uuid, instance in owned.items():
+            try:
+                await self._reconcile_one(instance, uuid in present)
+            except StacklingError as exc:
+                log.warning("reconcile of %s failed: %s", uuid, exc)
+        for uuid in present - set(owned):
+            log.warning("destroying VM %s that no server owns", uuid)
+            with contextlib.suppress(VirtError):
+                await self.driver.destroy(_orphan(uuid, self.host))
+
+    async def _reconcile_one(self, instance: InstanceInfo, present: bool) -> None:
+        uuid, task = instance.uuid, instance.task_state
+        if task == Task.DELETING:
+            await self.driver.destroy(instance)
+            await self.conductor.instance_terminated(uuid)
+            return
+        if instance.vm_state == states.BUILDING:
+            await self.driver.destroy(instance)
+            await self.conductor.instance_fault(
+                uuid, "The build was interrupted by a restart of the compute agent.")
+            return
+        power = states.NOSTATE
+        if present:
+            with contextlib.suppress(InstanceNotFound):
+                power = await self.driver.get_power_state(instance)
+        values: dict[str, Any] = {"power_state": power}
+        if task is not None:
+            values["task_state"] = None  # the action was interrupted
+        if not present and instance.vm_state in (states.ACTIVE, states.PAUSED,
+                                                 states.SUSPENDED, states.RESCUED):
+            values["vm_state"] = states.STOPPED  # the VM is gone: show it as SHUTOFF
+        if values != {"power_state": instance.power_state}:
+            await self.conductor.instance_update(uuid, values, [task])
+
+
+def _orphan(uuid: str, host: str) -> InstanceInfo:
+
+    return InstanceInfo(uuid=uuid, name=uuid, instance_name=uuid, project_id="", user_id="",
+                        host=host, vm_state=states.DELETED,
+                        flavor=FlavorInfo(flavorid="", name="", vcpus=0, memory_mb=0))

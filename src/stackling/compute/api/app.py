@@ -1,0 +1,29 @@
+"""The compute ASGI app (mounted at ``/compute`` in the all-in-one cloud)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from stackling.compute.api import flavors, keypairs, server_actions, servers, versions
+from stackling.compute.api.microversion import MicroversionMiddleware
+from stackling.compute.policies import default_rules
+from stackling.compute.service.compute import ComputeService
+from stackling.web.app import create_service_app
+from stackling.web.auth import TokenValidator
+from stackling.web.errors import nova_error
+from stackling.web.policy import PolicyEnforcer
+
+ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
+           servers.router]
+
+
+def create_app(svc: ComputeService, validator: TokenValidator | None,
+               policy_file: Path | None = None) -> FastAPI:
+    app = create_service_app(
+        "compute", ROUTERS, formatter=nova_error, validator=validator,
+        max_body_bytes=svc.config.api.max_body_bytes,
+        state={"compute": svc, "enforcer": PolicyEnforcer(default_rules(), policy_file)})
+    app.add_middleware(MicroversionMiddleware)
+    return app

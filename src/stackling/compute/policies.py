@@ -1,0 +1,80 @@
+"""Compute's default policy rules: Nova's secure-RBAC defaults in oslo.policy syntax.
+
+Targets carry ``project_id`` (and ``user_id``) of the resource; an operator overrides any
+rule with a YAML file (``compute.policy_file`` or ``policy_file`` in the config).
+"""
+
+from __future__ import annotations
+
+ADMIN = "rule:context_is_admin"
+MEMBER = "rule:project_member_or_admin"
+READER = "rule:project_reader_or_admin"
+ANY = ""
+
+BASE = {
+    "context_is_admin": "role:admin",
+    "admin_api": "role:admin",
+    "project_member_api": "role:member and project_id:%(project_id)s",
+    "project_reader_api": "role:reader and project_id:%(project_id)s",
+    "project_member_or_admin": "rule:project_member_api or rule:context_is_admin",
+    "project_reader_or_admin": "rule:project_reader_api or rule:context_is_admin",
+    "owner_or_admin": "rule:context_is_admin or user_id:%(user_id)s",
+}
+
+SERVERS = {f"os_compute_api:servers:{name}": rule for name, rule in {
+    "index": READER, "detail": READER, "show": READER,
+    "index:get_all_tenants": ADMIN, "detail:get_all_tenants": ADMIN,
+    "allow_all_filters": ADMIN,
+    "show:host_status": ADMIN, "show:host_status:unknown-only": ADMIN,
+    "show:flavor-extra-specs": READER,
+    "create": MEMBER, "create:forced_host": ADMIN, "create:requested_destination": ADMIN,
+    "create:attach_volume": MEMBER, "create:attach_network": MEMBER,
+    "create:trusted_certs": MEMBER, "create:zero_disk_flavor": ADMIN,
+    "update": MEMBER, "delete": MEMBER,
+    "start": MEMBER, "stop": MEMBER, "reboot": MEMBER,
+    "resize": MEMBER, "confirm_resize": MEMBER, "revert_resize": MEMBER,
+    "rebuild": MEMBER, "rebuild:trusted_certs": MEMBER, "create_image": MEMBER,
+}.items()}
+
+OTHERS = {
+    "os_compute_api:os-extended-server-attributes": ADMIN,
+    "os_compute_api:os-pause-server:pause": MEMBER,
+    "os_compute_api:os-pause-server:unpause": MEMBER,
+    "os_compute_api:os-suspend-server:suspend": MEMBER,
+    "os_compute_api:os-suspend-server:resume": MEMBER,
+    "os_compute_api:os-lock-server:lock": MEMBER,
+    "os_compute_api:os-lock-server:unlock": MEMBER,
+    "os_compute_api:os-lock-server:unlock:unlock_override": ADMIN,
+    "os_compute_api:os-console-output": MEMBER,
+    "os_compute_api:os-instance-actions:list": READER,
+    "os_compute_api:os-instance-actions:show": READER,
+    "os_compute_api:os-instance-actions:events": ADMIN,
+    "os_compute_api:os-instance-actions:events:details": ADMIN,
+    "os_compute_api:server-metadata:index": READER,
+    "os_compute_api:server-metadata:show": READER,
+    "os_compute_api:server-metadata:create": MEMBER,
+    "os_compute_api:server-metadata:update": MEMBER,
+    "os_compute_api:server-metadata:update_all": MEMBER,
+    "os_compute_api:server-metadata:delete": MEMBER,
+    "os_compute_api:os-flavor-manage:create": ADMIN,
+    "os_compute_api:os-flavor-manage:update": ADMIN,
+    "os_compute_api:os-flavor-manage:delete": ADMIN,
+    "os_compute_api:os-flavor-extra-specs:index": READER,
+    "os_compute_api:os-flavor-extra-specs:show": READER,
+    "os_compute_api:os-flavor-extra-specs:create": ADMIN,
+    "os_compute_api:os-flavor-extra-specs:update": ADMIN,
+    "os_compute_api:os-flavor-extra-specs:delete": ADMIN,
+    "os_compute_api:os-flavor-access": ADMIN,
+    "os_compute_api:os-flavor-access:add_tenant_access": ADMIN,
+    "os_compute_api:os-flavor-access:remove_tenant_access": ADMIN,
+    "os_compute_api:os-keypairs:index": "rule:owner_or_admin",
+    "os_compute_api:os-keypairs:show": "rule:owner_or_admin",
+    "os_compute_api:os-keypairs:create": "rule:owner_or_admin",
+    "os_compute_api:os-keypairs:delete": "rule:owner_or_admin",
+    "os_compute_api:limits": ANY,
+    "os_compute_api:limits:other_project": ADMIN,
+}
+
+
+def default_rules() -> dict[str, str]:
+    return {**BASE, **SERVERS, **OTHERS}

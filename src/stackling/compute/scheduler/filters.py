@@ -1,0 +1,90 @@
+"""Host filters: each says whether one host can take one instance (Nova's filter scheduler,
+small). They run on :class:`HostState` snapshots; the claim afterwards is what guarantees
+capacity, so a filter may be optimistic but never lets through what the claim would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from stackling.compute.rpcapi import RequestSpec
+from stackling.compute.service.placement import ProviderUsage
+
+
+@dataclass
+class HostState:
+    host: str
+    node: str
+    zone: str
+    up: bool
+    disabled: bool
+    provider: ProviderUsage
+
+
+@dataclass
+class FilterContext:
+    """Facts about other instances the request refers to (its group, hints)."""
+
+    group_hosts: dict[str, int] = field(default_factory=dict)  # host -> members there
+    same_host: set[str] | None = None  # hosts of the instances in the same_host hint
+    different_host: set[str] = field(default_factory=set)
+
+
+Filter = Callable[[HostState, RequestSpec, FilterContext], bool]
+
+
+def compute_filter(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+    """The host's compute service is up and enabled."""
+    return h.up and not h.disabled
+
+
+def retry_filter(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+    """A rescheduled build does not go back to a host that failed it."""
+    return h.host not in spec.ignore_hosts
+
+
+def requested_destination_filter(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+    """``host``/``hypervisor_hostname`` (2.74) or the ``zone:host:node`` form."""
+    if spec.requested_host and h.host != spec.requested_host:
+        return False
+    return not (spec.requested_node and h.node != spec.requested_node)
+
+
+def availability_zone_filter(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+    return spec.availability_zone is None or h.zone == spec.availability_zone
+
+
+def resources_filter(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+    """Enough VCPU, MEMORY_MB and DISK_GB left (placement's allocation candidates)."""
+    return h.provider.fits(spec.flavor.resources())
+
+
+def server_group_filter(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+    """Hard affinity: where the group already is (anywhere for the first member);
+    hard anti-affinity: not where the group is (up to ``max_server_per_host``)."""
+    placed = ctx.group_hosts
+    if spec.group_policy == "affinity":
+        return not placed or h.host in placed
+    if spec.group_policy == "anti-affinity":
+        limit = int(spec.group_rules.get("max_server_per_host", 1) or 1)
+        return placed.get(h.host, 0) < limit
+    return True
+
+
+def hint_filters(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+    """``same_host`` / ``different_host`` scheduler hints."""
+    if ctx.same_host is not None and h.host not in ctx.same_host:
+        return False
+    return h.host not in ctx.different_host
+
+
+#: run in this order (cheap first); all must pass
+FILTERS: list[Filter] = [compute_filter, retry_filter, requested_destination_filter,
+                         availability_zone_filter, server_group_filter, hint_filters,
+                         resources_filter]
+
+
+def filter_hosts(hosts: list[HostState], spec: RequestSpec,
+                 ctx: FilterContext) -> list[HostState]:
+    return [h for h in hosts if all(f(h, spec, ctx) for f in FILTERS)]

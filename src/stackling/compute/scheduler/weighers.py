@@ -1,0 +1,55 @@
+"""Host weighers: rank the hosts that passed the filters. Each weigher gives a raw score,
+normalized to 0..1 across the candidates and multiplied by its multiplier (Nova's scheme).
+``spread`` (default) prefers the emptiest hosts, ``pack`` the fullest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stackling.compute.rpcapi import RequestSpec
+from stackling.compute.scheduler.filters import FilterContext, HostState
+
+Weigher = Callable[[HostState, RequestSpec, FilterContext], float]
+
+
+def free_ram(h: HostState, spec: RequestSpec, ctx: FilterContext) -> float:
+    return float(h.provider.free("MEMORY_MB"))
+
+
+def free_vcpus(h: HostState, spec: RequestSpec, ctx: FilterContext) -> float:
+    return float(h.provider.free("VCPU"))
+
+
+def group_members(h: HostState, spec: RequestSpec, ctx: FilterContext) -> float:
+    """Soft affinity likes hosts with members; soft anti-affinity dislikes them."""
+    members = float(ctx.group_hosts.get(h.host, 0))
+    if spec.group_policy == "soft-affinity":
+        return members
+    if spec.group_policy == "soft-anti-affinity":
+        return -members
+    return 0.0
+
+
+def weighers(mode: str) -> list[tuple[Weigher, float]]:
+    sign = 1.0 if mode == "spread" else -1.0
+    return [(free_ram, sign), (free_vcpus, sign * 0.5), (group_members, 10.0)]
+
+
+def _normalize(values: list[float]) -> list[float]:
+    low, high = min(values), max(values)
+    if high == low:
+        return [0.0] * len(values)
+    return [(v - low) / (high - low) for v in values]
+
+
+def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
+          mode: str) -> list[HostState]:
+    """Best first (ties keep the input order)."""
+    if len(hosts) < 2:
+        return list(hosts)
+    totals = [0.0] * len(hosts)
+    for weigher, multiplier in weighers(mode):
+        for i, score in enumerate(_normalize([weigher(h, spec, ctx) for h in hosts])):
+            totals[i] += multiplier * score
+    order = sorted(range(len(hosts)), key=lambda i: -totals[i])
+    return [hosts[i] for i in order]

@@ -1,0 +1,210 @@
+"""Instance records: loading them for the API and the conductor, and the compare-and-swap
+that every state change goes through.
+
+:func:`compare_and_swap` is the one way to change a server's ``task_state``: a single
+``UPDATE ... WHERE uuid = :u AND task_state IN (:expected) AND vm_state IN (:allowed)``.
+Of two concurrent actions only one finds the row as it expected; the other gets 409.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stackling.common.context import RequestContext
+from stackling.common.errors import Conflict, NotFound
+from stackling.common.timeutils import isotime, utcnow
+from stackling.compute import states
+from stackling.compute.models import (
+    BlockDeviceMapping,
+    Instance,
+    InstanceFault,
+    InstanceMetadata,
+    InstanceTag,
+    RequestSpec,
+    ServerGroup,
+    ServerGroupMember,
+)
+from stackling.compute.rpcapi import FlavorInfo, InstanceInfo
+from stackling.compute.service import instance_actions
+from stackling.db.store import Store
+
+
+def instance_name(row: Instance) -> str:
+    return f"instance-{row.id:08x}"
+
+
+def not_found(uuid: str) -> NotFound:
+    return NotFound(f"Instance {uuid} could not be found.")
+
+
+@dataclass
+class ServerRecord:
+    """An instance with what the API shows beside its row."""
+
+    row: Instance
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    fault: InstanceFault | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    volumes: list[tuple[str, bool]] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    host_status: str = ""
+
+
+def to_info(row: Instance, metadata: Mapping[str, str] | None = None) -> InstanceInfo:
+    return InstanceInfo(
+        uuid=row.uuid, name=row.display_name, instance_name=instance_name(row),
+        hostname=row.hostname, project_id=row.project_id, user_id=row.user_id, host=row.host,
+        node=row.node, vm_state=row.vm_state, task_state=row.task_state,
+        power_state=row.power_state, flavor=FlavorInfo.model_validate(row.flavor),
+        image_ref=row.image_ref, key_data=row.key_data, user_data=row.user_data,
+        metadata=dict(metadata or {}),
+        launched_at=isotime(row.launched_at) if row.launched_at else None,
+        deleted=row.deleted)
+
+
+async def get_row(session: AsyncSession, uuid: str, *, deleted: bool = False) -> Instance:
+    query = select(Instance).where(Instance.uuid == uuid)
+    if not deleted:
+        query = query.where(Instance.deleted == false())
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise not_found(uuid)
+    return row
+
+
+async def metadata_of(session: AsyncSession, uuids: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    if uuids:
+        for m in (await session.execute(select(InstanceMetadata).where(
+                InstanceMetadata.instance_uuid.in_(uuids)).order_by(InstanceMetadata.id))
+                  ).scalars():
+            out[m.instance_uuid][m.key] = m.value
+    return out
+
+
+async def load_records(session: AsyncSession, rows: list[Instance]) -> list[ServerRecord]:
+    """Rows plus metadata, tags, latest fault, request spec, volumes, groups (a handful of
+    queries whatever the number of rows)."""
+    uuids = [r.uuid for r in rows]
+    if not uuids:
+        return []
+    meta = await metadata_of(session, uuids)
+    tags: dict[str, list[str]] = defaultdict(list)
+    for t in (await session.execute(select(InstanceTag).where(
+            InstanceTag.instance_uuid.in_(uuids)).order_by(InstanceTag.tag))).scalars():
+        tags[t.instance_uuid].append(t.tag)
+    faults: dict[str, InstanceFault] = {}
+    for f in (await session.execute(select(InstanceFault).where(
+            InstanceFault.instance_uuid.in_(uuids)).order_by(InstanceFault.id))).scalars():
+        faults[f.instance_uuid] = f  # the latest wins
+    specs = {s.instance_uuid: s.spec for s in (await session.execute(select(RequestSpec).where(
+        RequestSpec.instance_uuid.in_(uuids)))).scalars()}
+    volumes: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    for b in (await session.execute(select(BlockDeviceMapping).where(
+            BlockDeviceMapping.instance_uuid.in_(uuids),
+            BlockDeviceMapping.volume_id.is_not(None)).order_by(BlockDeviceMapping.id))
+              ).scalars():
+        volumes[b.instance_uuid].append((str(b.volume_id), b.delete_on_termination))
+    groups: dict[str, list[str]] = defaultdict(list)
+    for inst, group in (await session.execute(
+            select(ServerGroupMember.instance_uuid, ServerGroup.uuid)
+            .join(ServerGroup, ServerGroup.id == ServerGroupMember.group_id)
+            .where(ServerGroupMember.instance_uuid.in_(uuids)))).all():
+        groups[inst].append(group)
+    return [ServerRecord(r, meta.get(r.uuid, {}), tags.get(r.uuid, []), faults.get(r.uuid),
+                         specs.get(r.uuid, {}), volumes.get(r.uuid, []),
+                         groups.get(r.uuid, [])) for r in rows]
+
+
+def _task_in(expected: Iterable[str | None]) -> ColumnElement[bool]:
+    values = list(expected)
+    named = [v for v in values if v is not None]
+    clauses: list[ColumnElement[bool]] = []
+    if named:
+        clauses.append(Instance.task_state.in_(named))
+    if None in values:
+        clauses.append(Instance.task_state.is_(None))
+    return or_(*clauses) if clauses else false()
+
+
+async def compare_and_swap(session: AsyncSession, uuid: str, values: Mapping[str, Any], *,
+                           task_states: Iterable[str | None] | None = None,
+                           vm_states: Iterable[str] | None = None,
+                           unlocked_for: RequestContext | None = None) -> bool:
+    """Apply ``values`` to the instance only if it still is as expected. True if it was.
+
+    ``unlocked_for``: also require the server not to be locked, unless that caller is an
+    admin (Nova lets admins act on locked servers)."""
+    conditions: list[ColumnElement[bool]] = [Instance.uuid == uuid, Instance.deleted == false()]
+    if task_states is not None:
+        conditions.append(_task_in(task_states))
+    if vm_states is not None:
+        conditions.append(Instance.vm_state.in_(list(vm_states)))
+    if unlocked_for is not None and not unlocked_for.is_admin:
+        conditions.append(Instance.locked == false())
+    result = await session.execute(
+        update(Instance).where(and_(*conditions))
+        .values(**{**values, "updated_at": utcnow()})
+        .execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def invalid_state(row: Instance, action: str) -> Conflict:
+    """Nova's 409 for an action the server's state does not allow."""
+    if row.task_state is not None:
+        attr, state = "task_state", row.task_state
+    else:
+        attr, state = "vm_state", row.vm_state
+    return Conflict(f"Cannot '{action}' instance {row.uuid} while it is in {attr} {state}")
+
+
+def locked(uuid: str) -> Conflict:
+    return Conflict(f"Instance {uuid} is locked")
+
+
+async def start_action(store: Store, ctx: RequestContext, uuid: str, action: states.Action,
+                       values: Mapping[str, Any] | None = None,
+                       record: str | None = None) -> Instance:
+    """Move the server into ``action.task`` by compare-and-swap and record the instance
+    action (``record``: its name in os-instance-actions). Returns the updated row.
+    404 if the server is gone, 409 if it is locked or in a state the action does not allow.
+    """
+    async with store.write() as session:
+        won = await compare_and_swap(
+            session, uuid, {"task_state": action.task, **(values or {})},
+            task_states=action.task_states, vm_states=action.vm_states, unlocked_for=ctx)
+        row = await get_row(session, uuid)
+        if not won:
+            if row.locked and not ctx.is_admin:
+                raise locked(uuid)
+            raise invalid_state(row, action.name)
+        if record:
+            await instance_actions.record(session, ctx, uuid, record)
+        return row
+
+
+def add_fault(session: AsyncSession, uuid: str, message: str, *, code: int = 500,
+              details: str | None = None, host: str | None = None) -> None:
+    session.add(InstanceFault(instance_uuid=uuid, code=code, message=message[:255],
+                              details=details, host=host))
+
+
+async def set_error(store: Store, uuid: str, message: str, *, code: int = 500,
+                    details: str | None = None, host: str | None = None,
+                    task_states: Iterable[str | None] | None = None) -> bool:
+    """Put the server in ERROR with a fault the user can read (``task_states``: only if it is
+    still in one of them). False if the server was gone or had moved on."""
+    async with store.write() as session:
+        won = await compare_and_swap(session, uuid, {"vm_state": states.ERROR,
+                                                     "task_state": None},
+                                     task_states=task_states)
+        if won:
+            add_fault(session, uuid, message, code=code, details=details, host=host)
+        return won

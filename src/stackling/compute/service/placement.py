@@ -1,0 +1,209 @@
+"""Placement: resource providers (one per hypervisor), their inventories and allocations.
+
+The claim is the scheduler's serialization point (flow step 5). :func:`claim` first bumps the
+provider's ``generation`` -- a write, so it takes the row lock on PostgreSQL/MariaDB and the
+database write lock on SQLite -- and only then reads the usage and inserts the allocations.
+Two claims on one provider therefore run one after the other and the second sees the first's
+allocations: a host is never overbooked, however many schedulers run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stackling.common.timeutils import utcnow
+from stackling.compute.models import Allocation, Inventory, ResourceProvider
+from stackling.db.store import Store
+
+RESOURCE_CLASSES = ("VCPU", "MEMORY_MB", "DISK_GB")
+
+
+@dataclass(frozen=True)
+class InventorySpec:
+    total: int
+    reserved: int = 0
+    min_unit: int = 1
+    max_unit: int | None = None  # default: total
+    step_size: int = 1
+    allocation_ratio: float = 1.0
+
+    @property
+    def capacity(self) -> int:
+        return int((self.total - self.reserved) * self.allocation_ratio)
+
+
+@dataclass
+class ProviderUsage:
+    """A provider with its inventory and what is allocated on it."""
+
+    id: int
+    uuid: str
+    name: str
+    generation: int
+    inventories: dict[str, InventorySpec] = field(default_factory=dict)
+    used: dict[str, int] = field(default_factory=dict)
+
+    def free(self, resource_class: str) -> int:
+        inv = self.inventories.get(resource_class)
+        if inv is None:
+            return 0
+        return inv.capacity - self.used.get(resource_class, 0)
+
+    def fits(self, resources: Mapping[str, int]) -> bool:
+        for rc, amount in resources.items():
+            if amount <= 0:
+                continue
+            inv = self.inventories.get(rc)
+            if inv is None or amount < inv.min_unit or amount % inv.step_size:
+                return False
+            if amount > (inv.max_unit if inv.max_unit is not None else inv.total):
+                return False
+            if self.used.get(rc, 0) + amount > inv.capacity:
+                return False
+        return True
+
+    def add(self, resources: Mapping[str, int]) -> None:
+        for rc, amount in resources.items():
+            self.used[rc] = self.used.get(rc, 0) + amount
+
+
+async def ensure_provider(store: Store, uuid: str, name: str,
+                          inventories: Mapping[str, InventorySpec]) -> None:
+    """Create the provider if needed and set its inventory (replacing the previous one)."""
+    async with store.write() as session:
+        rp = (await session.execute(select(ResourceProvider).where(
+            ResourceProvider.uuid == uuid))).scalar_one_or_none()
+        if rp is None:
+            rp = ResourceProvider(uuid=uuid, name=name, generation=0)
+            session.add(rp)
+            await session.flush()
+        current = {inv.resource_class: inv for inv in (await session.execute(
+            select(Inventory).where(Inventory.resource_provider_id == rp.id))).scalars()}
+        changed = False
+        for rc, spec in inventories.items():
+            inv = current.pop(rc, None)
+            values = {"total": spec.total, "reserved": spec.reserved,
+                      "min_unit": spec.min_unit,
+                      "max_unit": spec.max_unit if spec.max_unit is not None else spec.total,
+                      "step_size": spec.step_size, "allocation_ratio": spec.allocation_ratio}
+            if inv is None:
+                session.add(Inventory(resource_provider_id=rp.id, resource_class=rc, **values))
+                changed = True
+            elif any(getattr(inv, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(inv, k, v)
+                changed = True
+        for inv in current.values():
+            await session.delete(inv)
+            changed = True
+        if changed:
+            rp.generation += 1
+            rp.updated_at = utcnow()
+
+
+async def provider_usages(session: AsyncSession,
+                          names: list[str] | None = None) -> list[ProviderUsage]:
+    """Every provider (or those named) with inventory and usage: three queries in all."""
+    query = select(ResourceProvider)
+    if names is not None:
+        query = query.where(ResourceProvider.name.in_(names))
+    providers = {rp.id: ProviderUsage(rp.id, rp.uuid, rp.name, rp.generation)
+                 for rp in (await session.execute(query)).scalars()}
+    if not providers:
+        return []
+    inv_query = select(Inventory)
+    use_query = (select(Allocation.resource_provider_id, Allocation.resource_class,
+                        func.sum(Allocation.used))
+                 .group_by(Allocation.resource_provider_id, Allocation.resource_class))
+    if names is not None:
+        ids = list(providers)
+        inv_query = inv_query.where(Inventory.resource_provider_id.in_(ids))
+        use_query = use_query.where(Allocation.resource_provider_id.in_(ids))
+    for inv in (await session.execute(inv_query)).scalars():
+        if inv.resource_provider_id in providers:
+            providers[inv.resource_provider_id].inventories[inv.resource_class] = InventorySpec(
+                inv.total, inv.reserved, inv.min_unit, inv.max_unit, inv.step_size,
+                inv.allocation_ratio)
+    for rp_id, rc, used in (await session.execute(use_query)).all():
+        if rp_id in providers:
+            providers[rp_id].used[rc] = int(used or 0)
+    return list(providers.values())
+
+
+class _DoesNotFit(Exception):
+    pass
+
+
+async def claim(store: Store, provider_id: int, consumer_id: str,
+                resources: Mapping[str, int], *, project_id: str | None = None,
+                user_id: str | None = None) -> bool:
+    """Atomically allocate ``resources`` on the provider to ``consumer_id`` (replacing what
+    the consumer held there). False when they no longer fit (someone claimed first)."""
+    try:
+        async with store.write() as session:
+            # lock first (see the module docstring), then count
+            bumped = await session.execute(
+                update(ResourceProvider).where(ResourceProvider.id == provider_id)
+                .values(generation=ResourceProvider.generation + 1, updated_at=utcnow())
+                .execution_options(synchronize_session=False))
+            if bumped.rowcount == 0:  # type: ignore[attr-defined]
+                raise _DoesNotFit
+            await session.execute(delete(Allocation).where(
+                Allocation.consumer_id == consumer_id,
+                Allocation.resource_provider_id == provider_id))
+            usage = ProviderUsage(provider_id, "", "", 0)
+            for inv in (await session.execute(select(Inventory).where(
+                    Inventory.resource_provider_id == provider_id))).scalars():
+                usage.inventories[inv.resource_class] = InventorySpec(
+                    inv.total, inv.reserved, inv.min_unit, inv.max_unit, inv.step_size,
+                    inv.allocation_ratio)
+            for rc, used in (await session.execute(
+                    select(Allocation.resource_class, func.sum(Allocation.used))
+                    .where(Allocation.resource_provider_id == provider_id)
+                    .group_by(Allocation.resource_class))).all():
+                usage.used[rc] = int(used or 0)
+            if not usage.fits(resources):
+                raise _DoesNotFit
+            for rc, amount in resources.items():
+                if amount > 0:
+                    session.add(Allocation(resource_provider_id=provider_id,
+                                           consumer_id=consumer_id, resource_class=rc,
+                                           used=amount, project_id=project_id,
+                                           user_id=user_id))
+    except _DoesNotFit:
+        return False
+    return True
+
+
+async def remove_allocations(store: Store, consumer_id: str) -> int:
+    """Free everything ``consumer_id`` holds. Returns how many allocation rows went."""
+    async with store.write() as session:
+        result = await session.execute(delete(Allocation).where(
+            Allocation.consumer_id == consumer_id).execution_options(
+            synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def allocations_of(session: AsyncSession, consumer_id: str) -> dict[str, dict[str, int]]:
+    """``{provider name: {resource class: used}}`` for one consumer."""
+    rows = (await session.execute(
+        select(ResourceProvider.name, Allocation.resource_class, Allocation.used)
+        .join(ResourceProvider, ResourceProvider.id == Allocation.resource_provider_id)
+        .where(Allocation.consumer_id == consumer_id))).all()
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for name, rc, used in rows:
+        out[name][rc] = out[name].get(rc, 0) + int(used)
+    return dict(out)
+
+
+async def consumers_on(session: AsyncSession, provider_name: str) -> set[str]:
+    rows = (await session.execute(
+        select(Allocation.consumer_id).join(
+            ResourceProvider, ResourceProvider.id == Allocation.resource_provider_id)
+        .where(ResourceProvider.name == provider_name).distinct())).scalars()
+    return set(rows)

@@ -1,0 +1,132 @@
+"""Quotas: limits per project (defaults, a ``default`` quota class, per-project overrides)
+and usage counted from the real rows, checked under a per-project lock.
+
+Every transaction that checks a quota and then creates what it counts first calls
+:func:`lock` on the project's row: that write takes the row lock (the database lock on
+SQLite), so concurrent creates are checked one after the other and none slips past a limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import false, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stackling.common.config import ComputeQuotaConfig
+from stackling.common.errors import Conflict, Forbidden
+from stackling.compute.models import (
+    Instance,
+    KeyPair,
+    ProjectLock,
+    Quota,
+    QuotaClass,
+    ServerGroup,
+)
+from stackling.db.store import Store
+
+RESOURCES = ("instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
+             "server_group_members", "injected_files", "injected_file_content_bytes",
+             "injected_file_path_bytes")
+DEFAULT_CLASS = "default"
+
+
+async def ensure_lock(store: Store, key: str) -> None:
+    """Make sure the lock row exists (its own transaction; a concurrent creator is fine)."""
+    async with store.read() as session:
+        if (await session.get(ProjectLock, key)) is not None:
+            return
+    try:
+        async with store.write() as session:
+            session.add(ProjectLock(project_id=key, generation=0))
+    except Conflict:
+        pass
+
+
+async def lock(session: AsyncSession, key: str) -> None:
+    """Serialize on ``key`` for the rest of this transaction (call :func:`ensure_lock`
+    first, outside the transaction)."""
+    await session.execute(update(ProjectLock).where(ProjectLock.project_id == key)
+                          .values(generation=ProjectLock.generation + 1)
+                          .execution_options(synchronize_session=False))
+
+
+async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[str, int]:
+    limits = {r: int(getattr(config, r)) for r in RESOURCES}
+    for row in (await session.execute(select(QuotaClass).where(
+            QuotaClass.class_name == DEFAULT_CLASS))).scalars():
+        if row.resource in limits:
+            limits[row.resource] = row.hard_limit
+    return limits
+
+
+async def limits_for(session: AsyncSession, project_id: str,
+                     config: ComputeQuotaConfig) -> dict[str, int]:
+    limits = await defaults(session, config)
+    for row in (await session.execute(select(Quota).where(
+            Quota.project_id == project_id, Quota.user_id == ""))).scalars():
+        if row.resource in limits:
+            limits[row.resource] = row.hard_limit
+    return limits
+
+
+async def usage(session: AsyncSession, project_id: str) -> dict[str, int]:
+    """What the project uses now (deleted servers do not count)."""
+    count, cores, ram = (await session.execute(
+        select(func.count(), func.coalesce(func.sum(Instance.vcpus), 0),
+               func.coalesce(func.sum(Instance.memory_mb), 0))
+        .where(Instance.project_id == project_id, Instance.deleted == false()))).one()
+    groups = (await session.execute(select(func.count()).select_from(ServerGroup).where(
+        ServerGroup.project_id == project_id))).scalar_one()
+    return {"instances": int(count), "cores": int(cores), "ram": int(ram),
+            "server_groups": int(groups)}
+
+
+async def user_keypairs(session: AsyncSession, user_id: str) -> int:
+    return int((await session.execute(select(func.count()).select_from(KeyPair).where(
+        KeyPair.user_id == user_id))).scalar_one())
+
+
+def check(limits: Mapping[str, int], used: Mapping[str, int],
+          requested: Mapping[str, int]) -> None:
+    """Raise Forbidden (Nova's 403 wording) when a request would exceed a limit."""
+    overs = [r for r, amount in requested.items()
+             if amount > 0 and limits.get(r, -1) >= 0 and used.get(r, 0) + amount > limits[r]]
+    if overs:
+        r = overs[0]
+        names = ", ".join(overs)
+        raise Forbidden(f"Quota exceeded for {names}: Requested {requested[r]}, but already "
+                        f"used {used.get(r, 0)} of {limits[r]} {r}")
+
+
+async def set_project_limits(store: Store, project_id: str, values: Mapping[str, int]) -> None:
+    async with store.write() as session:
+        current = {q.resource: q for q in (await session.execute(select(Quota).where(
+            Quota.project_id == project_id, Quota.user_id == ""))).scalars()}
+        for resource, limit in values.items():
+            row = current.get(resource)
+            if row is None:
+                session.add(Quota(project_id=project_id, user_id="", resource=resource,
+                                  hard_limit=limit))
+            else:
+                row.hard_limit = limit
+
+
+async def reset_project_limits(store: Store, project_id: str) -> None:
+    async with store.write() as session:
+        for row in (await session.execute(select(Quota).where(
+                Quota.project_id == project_id))).scalars():
+            await session.delete(row)
+
+
+async def set_class_limits(store: Store, class_name: str, values: Mapping[str, int]) -> None:
+    async with store.write() as session:
+        current = {q.resource: q for q in (await session.execute(select(QuotaClass).where(
+            QuotaClass.class_name == class_name))).scalars()}
+        for resource, limit in values.items():
+            row = current.get(resource)
+            if row is None:
+                session.add(QuotaClass(class_name=class_name, resource=resource,
+                                       hard_limit=limit))
+            else:
+                row.hard_limit = limit
