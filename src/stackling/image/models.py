@@ -6,7 +6,8 @@ every change of an image row; updates are compare-and-swap on it (or on ``status
 concurrent changes cannot both win.
 
 An image's data lives in one store: ``store`` names it and ``location`` is the store's own
-reference. ``reserved`` counts bytes an upload in progress has claimed against the owner's
+reference. ``staged`` is the location of data staged for a ``glance-direct`` import.
+``reserved`` counts bytes an upload in progress has claimed against the owner's
 ``image_size_total`` / ``image_stage_total`` quota.
 """
 
@@ -55,6 +56,7 @@ class Image(Base):
     os_hidden: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     store: Mapped[str | None] = mapped_column(String(255), nullable=True)
     location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    staged: Mapped[str | None] = mapped_column(Text, nullable=True)  # staging location
     reserved: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     revision: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -72,13 +74,14 @@ class Image(Base):
 
 
 class ImageProperty(Base):
-    """A custom (extra) property; values are strings, as Glance's schema requires."""
+    """A custom (extra) property: a string (Glance's schema), or null for the few custom
+    properties whose schema allows it (``kernel_id``, ``ramdisk_id``)."""
 
     __tablename__ = "image_properties"
     image_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(Text, nullable=False)
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_image_properties_name", "name"),)
 

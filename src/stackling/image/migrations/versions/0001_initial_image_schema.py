@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:28:28.682422
+Create Date: 2026-11-22 02:42:43.263513
 """
 from alembic import op
 import sqlalchemy as sa
@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('os_hidden', sa.Boolean(), nullable=False),
     sa.Column('store', sa.String(length=255), nullable=True),
     sa.Column('location', sa.Text(), nullable=True),
+    sa.Column('staged', sa.Text(), nullable=True),
     sa.Column('reserved', sa.BigInteger(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
@@ -114,7 +115,7 @@ def upgrade() -> None:
     op.create_table('image_properties',
     sa.Column('image_id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('value', sa.Text(), nullable=False),
+    sa.Column('value', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['image_id'], ['images.id'], name=op.f('fk_image_properties_image_id_images'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('image_id', 'name', name=op.f('pk_image_properties'))
     )
