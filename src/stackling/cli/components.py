@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from stackling.cli.component import Component
 from stackling.cli.compute import ComputeComponent
+from stackling.cli.image import ImageComponent
 
-COMPONENTS: list[type[Component]] = [ComputeComponent]
+COMPONENTS: list[type[Component]] = [ImageComponent, ComputeComponent]

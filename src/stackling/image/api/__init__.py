@@ -1,0 +1,1 @@
+"""The Glance v2 HTTP API (thin routes over the service)."""

@@ -1,0 +1,1 @@
+"""Image service logic: records, listing, JSON patch, data streams, members, import, metadefs."""
