@@ -260,7 +260,7 @@ def test_config_drive_cdrom_wins(guest: builder.TinyGuest, metadata: MetadataSer
     assert metadata.requests == []  # the config drive was enough
 
 
-def test_disk_image_vfat_config_drive_and_acpi_poweroff(
+def test_disk_image_two_nics_vfat_config_drive_acpi_poweroff(
         guest: builder.TinyGuest, qemus: list[Qemu], tmp_path: Path) -> None:
     if guest.disk is None:
         pytest.skip("no bootable disk built (see the build's message for the packages)")
@@ -275,11 +275,14 @@ def test_disk_image_vfat_config_drive_and_acpi_poweroff(
     vm = Qemu(tmp_path, [
         "-drive", f"file={guest.disk},if=virtio,format=qcow2,snapshot=on",
         "-drive", f"file={drive},if=virtio,format=raw",
+        # a second NIC on its own (restricted) slirp network: every NIC gets DHCP
+        "-netdev", "user,id=n1,restrict=on", "-device", "virtio-net-pci,netdev=n1",
     ], None)
     qemus.append(vm)
     ready = vm.wait_for("ready")
     print(f"\ndisk boot (SYSLINUX, vfat config drive): ready after {ready:.1f}s")
     assert "SYSLINUX" in vm.console()
+    assert "ip 10.0.2.15 on eth1" in vm.markers()
     assert_in_order(vm.markers(), [
         "up", "ip 169.254.169.15 on eth0", "metadata from config drive /dev/vdb",
         "instance 0b5d2a61-6b1c-4c55-9d4e-2f0c3c0e0001 hostname vm-disk",

@@ -86,9 +86,11 @@ def run_awk(awk: list[str], mode: str, key: str, document: str, tmp_path: Path) 
 def test_json_scanner(awk: list[str], indent: int | None, tmp_path: Path) -> None:
     document = json.dumps(NOVA_META, indent=indent)
     assert run_awk(awk, "str", "uuid", document, tmp_path) == NOVA_META["uuid"] + "\n"
-    # the first "hostname" is inside "meta": the scanner takes the first occurrence, which
-    # is why the guest cuts at the first dot only; Nova's order puts meta first too
+    # "meta" (user metadata, before "hostname" in Nova's order) has its own "hostname":
+    # only top-level keys count
+    assert run_awk(awk, "str", "hostname", document, tmp_path) == "vm-one.novalocal\n"
     assert run_awk(awk, "str", "availability_zone", document, tmp_path) == "nova\n"
+    assert run_awk(awk, "str", "name", document, tmp_path) == "vm-one\n"  # not keys[0]
     keys = run_awk(awk, "obj", "public_keys", document, tmp_path).splitlines()
     assert keys == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG/x+y= alice@host",
                     'ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB bob "the" builder']

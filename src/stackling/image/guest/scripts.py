@@ -200,8 +200,8 @@ exit 0
 """
 
 # A small JSON scanner: enough for Nova's meta_data.json, robust to spacing and newlines.
-#   mode=str want=KEY: the first string value of "KEY" (anywhere in the document)
-#   mode=obj want=KEY: each string value of the object "KEY", one per line (trailing
+#   mode=str want=KEY: the string value of the top-level key "KEY"
+#   mode=obj want=KEY: each string value of the top-level object "KEY", one per line (trailing
 #                      newlines of a value dropped: public keys come with one)
 JSON_AWK = r"""BEGIN { RS = "\001" }
 function str(   out, c, h) {
@@ -237,12 +237,15 @@ function hex(h,   v, i, d) {
 function ws() { while (pos <= n && substr(s, pos, 1) ~ /[ \t\r\n]/) pos++ }
 function emit(v) { sub(/\n+$/, "", v); print v }
 {
-  s = $0; n = length(s); pos = 1
+  s = $0; n = length(s); pos = 1; depth = 0
   while (pos <= n) {
     c = substr(s, pos, 1)
+    if (c == "{" || c == "[") depth++
+    else if (c == "}" || c == "]") depth--
     if (c != "\"") { pos++; continue }
     key = str(); ws()
-    if (substr(s, pos, 1) != ":" || key != want) continue
+    # only the document's own (top-level) keys: never one inside "meta" and the like
+    if (depth != 1 || substr(s, pos, 1) != ":" || key != want) continue
     pos++; ws()
     c = substr(s, pos, 1)
     if (mode == "str") { if (c == "\"") print str(); exit }
