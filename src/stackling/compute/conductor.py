@@ -39,6 +39,7 @@ from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import (
     add_fault,
     compare_and_swap,
+    exhausted,
     get_row,
     metadata_of,
     set_error,
@@ -52,6 +53,7 @@ UPDATABLE = {"vm_state", "task_state", "power_state", "progress", "launched_at",
              "node"}
 BUILD_TASKS: list[str | None] = [states.Task.SCHEDULING, states.Task.BLOCK_DEVICE_MAPPING,
                                  states.Task.NETWORKING, states.Task.SPAWNING]
+
 
 
 class Conductor:
@@ -129,12 +131,11 @@ class Conductor:
                          spec.instance_uuid, m.host, spec.attempt + 1, max_attempts)
                 await self.scheduler.schedule_instances([spec.model_copy(update={
                     "attempt": spec.attempt + 1,
-                    "ignore_hosts": [*spec.ignore_hosts, m.host]})], m.request_id)
+                    "ignore_hosts": [*spec.ignore_hosts, m.host],
+                    "last_failure": m.reason})], m.request_id)
             return
         if m.retryable:
-            message = ("Exceeded maximum number of retries. Exhausted all hosts available "
-                       f"for retrying build failures for instance {spec.instance_uuid}.")
-            details = m.reason
+            message, details = exhausted(spec.instance_uuid), m.reason
         else:
             message, details = m.reason, None
         await set_error(self.svc.store, spec.instance_uuid, message, details=details,

@@ -98,6 +98,7 @@ class RequestSpec(_Payload):
     requested_node: str | None = None
     ignore_hosts: list[str] = Field(default_factory=list)
     attempt: int = 1  # 1 for the first try; a reschedule increments it
+    last_failure: str | None = None  # why the previous attempt failed (for the fault)
 
 
 # -- scheduler ----------------------------------------------------------------------------------

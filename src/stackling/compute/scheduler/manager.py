@@ -32,11 +32,12 @@ from stackling.compute.scheduler.filters import FilterContext, HostState, filter
 from stackling.compute.scheduler.weighers import weigh
 from stackling.compute.service import hosts, instance_actions, placement
 from stackling.compute.service.compute import ComputeService
-from stackling.compute.service.instances import compare_and_swap, set_error
+from stackling.compute.service.instances import compare_and_swap, exhausted, set_error
 
 log = logging.getLogger("stackling.compute.scheduler")
 
 NO_VALID_HOST = "No valid host was found. "
+
 EVENT = "conductor_schedule_and_build_instances"
 
 
@@ -129,8 +130,12 @@ class Scheduler:
         while True:
             host = await self.select_and_claim(spec.model_copy(update={"ignore_hosts": tried}))
             if host is None:
-                await set_error(store, spec.instance_uuid,
-                                NO_VALID_HOST + "There are not enough hosts available.",
+                if spec.last_failure:  # a reschedule with no host left
+                    message, details = exhausted(spec.instance_uuid), spec.last_failure
+                else:
+                    message = NO_VALID_HOST + "There are not enough hosts available."
+                    details = None
+                await set_error(store, spec.instance_uuid, message, details=details,
                                 task_states=[states.Task.SCHEDULING])
                 await instance_actions.event(store, spec.instance_uuid, request_id, EVENT,
                                              "finish", result="Error",

@@ -165,6 +165,12 @@ def invalid_state(row: Instance, action: str) -> Conflict:
     return Conflict(f"Cannot '{action}' instance {row.uuid} while it is in {attr} {state}")
 
 
+def exhausted(uuid: str) -> str:
+    """The fault of a build that failed on every host it was tried on (Nova's words)."""
+    return ("Exceeded maximum number of retries. Exhausted all hosts available for retrying "
+            f"build failures for instance {uuid}.")
+
+
 def locked(uuid: str) -> Conflict:
     return Conflict(f"Instance {uuid} is locked")
 

@@ -1,0 +1,84 @@
+"""Server actions: every one a compare-and-swap; a conflicting second action gets 409."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.functional.compute.conftest import ComputeCloud
+
+
+async def act(cloud: ComputeCloud, server_id: str, body: dict[str, Any],
+              user: str = "demo", version: str | None = None) -> int:
+    r = await cloud.request("POST", f"/servers/{server_id}/action", json=body, user=user,
+                            version=version)
+    return r.status_code
+
+
+async def test_power_actions_round_trip(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("p", user="demo"))["id"]
+    steps = [({"os-stop": None}, "SHUTOFF", 4), ({"os-start": None}, "ACTIVE", 1),
+             ({"pause": None}, "PAUSED", 3), ({"unpause": None}, "ACTIVE", 1),
+             ({"suspend": None}, "SUSPENDED", 7), ({"resume": None}, "ACTIVE", 1),
+             ({"reboot": {"type": "SOFT"}}, "ACTIVE", 1),
+             ({"reboot": {"type": "HARD"}}, "ACTIVE", 1)]
+    for body, status, power in steps:
+        assert await act(compute_cloud, sid, body) == 202, body
+        server = await compute_cloud.wait_for(sid, status, user="demo")
+        assert server["OS-EXT-STS:power_state"] == power
+    r = await compute_cloud.request("GET", f"/servers/{sid}/action", user="demo")
+    assert r.status_code in (404, 405)
+
+
+async def test_invalid_state_is_409(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("s", user="demo"))["id"]
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"os-start": None})
+    assert r.status_code == 409
+    assert r.json()["conflictingRequest"]["message"] == (
+        f"Cannot 'start' instance {sid} while it is in vm_state active")
+    assert await act(compute_cloud, sid, {"unpause": None}) == 409
+    assert await act(compute_cloud, sid, {"reboot": {"type": "sideways"}}) == 400
+    assert await act(compute_cloud, sid, {"fly": None}) == 400
+
+
+async def test_concurrent_actions_exactly_one_wins(compute_cloud: ComputeCloud) -> None:
+    compute_cloud.agent.driver.spawn_delay = 0
+    sid = (await compute_cloud.boot("race", user="demo"))["id"]
+    codes = await asyncio.gather(*(act(compute_cloud, sid, body) for body in [
+        {"os-stop": None}, {"pause": None}, {"suspend": None}, {"os-stop": None},
+        {"reboot": {"type": "SOFT"}}, {"pause": None}]))
+    assert sorted(codes) == [202, 409, 409, 409, 409, 409]
+
+
+async def test_lock(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("locked", user="demo"))["id"]
+    assert await act(compute_cloud, sid, {"lock": {"locked_reason": "no"}},
+                     version="2.73") == 202
+    server = await compute_cloud.show(sid, user="demo", version="2.73")
+    assert server["locked"] is True and server["locked_reason"] == "no"
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"os-stop": None})
+    assert r.status_code == 409
+    assert r.json()["conflictingRequest"]["message"] == f"Instance {sid} is locked"
+    r = await compute_cloud.request("DELETE", f"/servers/{sid}", user="demo")
+    assert r.status_code == 409
+    # an admin may act on a locked server, and the owner cannot undo an admin's lock
+    assert await act(compute_cloud, sid, {"unlock": None}, user="demo") == 202
+    assert await act(compute_cloud, sid, {"lock": None}, user="admin") == 202
+    assert await act(compute_cloud, sid, {"unlock": None}, user="demo") == 403
+    assert await act(compute_cloud, sid, {"os-stop": None}, user="admin") == 202
+    await compute_cloud.wait_for(sid, "SHUTOFF", user="demo")
+    assert await act(compute_cloud, sid, {"unlock": None}, user="admin") == 202
+    assert (await compute_cloud.show(sid, user="demo", version="2.9"))["locked"] is False
+
+
+async def test_console_output(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("console", user="demo"))["id"]
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"os-getConsoleOutput": {"length": 5}})
+    assert r.status_code == 200
+    assert "booted from image" in r.json()["output"]
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"os-getConsoleOutput": {"length": 0}})
+    assert r.json()["output"] == ""
