@@ -1,0 +1,108 @@
+"""Placement claims (parallel claims never overbook), filters and weighers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from stackling.common.ids import new_uuid
+from stackling.compute.models import Base
+from stackling.compute.rpcapi import FlavorInfo, RequestSpec
+from stackling.compute.scheduler.filters import FilterContext, HostState, filter_hosts
+from stackling.compute.scheduler.weighers import weigh
+from stackling.compute.service import placement
+from stackling.compute.service.placement import InventorySpec, ProviderUsage
+from stackling.db.engine import create_engine, session_factory
+from stackling.db.store import Store
+
+TINY = FlavorInfo(flavorid="1", name="tiny", vcpus=1, memory_mb=512, root_gb=1)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Store:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/compute.sqlite")
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    return Store(session_factory(engine))
+
+
+def spec(**kw: object) -> RequestSpec:
+    return RequestSpec.model_validate({"instance_uuid": new_uuid(), "project_id": "p",
+                                       "user_id": "u", "flavor": TINY, **kw})
+
+
+def usage(name: str, ram: int = 4096, used_ram: int = 0, vcpus: int = 4) -> ProviderUsage:
+    p = ProviderUsage(1, new_uuid(), name, 0)
+    p.inventories = {"VCPU": InventorySpec(vcpus), "MEMORY_MB": InventorySpec(ram),
+                     "DISK_GB": InventorySpec(100)}
+    p.used = {"MEMORY_MB": used_ram}
+    return p
+
+
+def host(name: str, *, zone: str = "nova", up: bool = True, disabled: bool = False,
+         ram: int = 4096, used_ram: int = 0) -> HostState:
+    return HostState(host=name, node=name, zone=zone, up=up, disabled=disabled,
+                     provider=usage(name, ram=ram, used_ram=used_ram))
+
+
+async def test_parallel_claims_never_overbook(store: Store) -> None:
+    await placement.ensure_provider(store, new_uuid(), "h1", {
+        "VCPU": InventorySpec(64), "MEMORY_MB": InventorySpec(2048),
+        "DISK_GB": InventorySpec(100)})
+    async with store.read() as session:
+        (p,) = await placement.provider_usages(session)
+    results = await asyncio.gather(*(placement.claim(store, p.id, new_uuid(), {
+        "VCPU": 1, "MEMORY_MB": 512, "DISK_GB": 1}) for _ in range(10)))
+    assert results.count(True) == 4
+    async with store.read() as session:
+        (p,) = await placement.provider_usages(session)
+    assert p.used == {"VCPU": 4, "MEMORY_MB": 2048, "DISK_GB": 4}
+
+
+async def test_claim_respects_ratio_reserved_and_max_unit(store: Store) -> None:
+    await placement.ensure_provider(store, new_uuid(), "h1", {
+        "VCPU": InventorySpec(2, allocation_ratio=4.0, max_unit=2),
+        "MEMORY_MB": InventorySpec(1024, reserved=512)})
+    async with store.read() as session:
+        (p,) = await placement.provider_usages(session)
+    assert not await placement.claim(store, p.id, "a", {"VCPU": 3})  # > max_unit
+    assert await placement.claim(store, p.id, "b", {"VCPU": 2, "MEMORY_MB": 512})
+    assert not await placement.claim(store, p.id, "c", {"MEMORY_MB": 1})
+    for consumer in "def":
+        assert await placement.claim(store, p.id, consumer, {"VCPU": 2})
+    assert not await placement.claim(store, p.id, "g", {"VCPU": 1})  # 8 = 2 x 4.0 used
+    assert await placement.remove_allocations(store, "b") == 2
+    assert await placement.claim(store, p.id, "g", {"VCPU": 1, "MEMORY_MB": 512})
+
+
+def test_filters() -> None:
+    hosts = [host("up"), host("down", up=False), host("off", disabled=True),
+             host("full", ram=1024, used_ram=1000), host("az2", zone="az2")]
+    assert [h.host for h in filter_hosts(hosts, spec(), FilterContext())] == ["up", "az2"]
+    assert [h.host for h in filter_hosts(hosts, spec(availability_zone="az2"),
+                                         FilterContext())] == ["az2"]
+    assert [h.host for h in filter_hosts(hosts, spec(ignore_hosts=["up"]),
+                                         FilterContext())] == ["az2"]
+    assert [h.host for h in filter_hosts(hosts, spec(requested_host="az2"),
+                                         FilterContext())] == ["az2"]
+    anti = spec(group_policy="anti-affinity")
+    assert [h.host for h in filter_hosts(hosts, anti, FilterContext(
+        group_hosts={"up": 1}))] == ["az2"]
+    affinity = spec(group_policy="affinity")
+    assert [h.host for h in filter_hosts(hosts, affinity, FilterContext(
+        group_hosts={"az2": 1}))] == ["az2"]
+    assert [h.host for h in filter_hosts(hosts, spec(), FilterContext(
+        different_host={"up"}))] == ["az2"]
+
+
+def test_weighers_spread_and_pack() -> None:
+    hosts = [host("busy", used_ram=3000), host("idle"), host("half", used_ram=2000)]
+    assert [h.host for h in weigh(hosts, spec(), FilterContext(), "spread")] == [
+        "idle", "half", "busy"]
+    assert [h.host for h in weigh(hosts, spec(), FilterContext(), "pack")] == [
+        "busy", "half", "idle"]
+    soft = spec(group_policy="soft-affinity")
+    assert weigh(hosts, soft, FilterContext(group_hosts={"busy": 2}), "spread")[0].host == \
+        "busy"
