@@ -37,7 +37,7 @@ class FakeRegistrar:
         self.images[image_id] = {"name": spec.name, "status": "active",
                                  "disk_format": spec.disk_format,
                                  "container_format": spec.container_format,
-                                 "visibility": spec.visibility,
+                                 "visibility": spec.visibility, "min_ram": spec.min_ram,
                                  "properties": dict(spec.properties),
                                  "data": spec.path.read_bytes()}
         self.created.append(spec.name)
@@ -81,6 +81,7 @@ async def test_registers_every_variant(tmp_path: Path) -> None:
     assert len(ami["data"]) == register.ROOT_SIZE
     qcow2 = fake.by_name("stackling-tiny")
     assert (qcow2["disk_format"], qcow2["container_format"]) == ("qcow2", "bare")
+    assert qcow2["min_ram"] == ami["min_ram"] == register.MIN_RAM_MB
     for image in fake.images.values():
         assert image["visibility"] == "public"
         assert image["properties"][BUILD_PROPERTY] == "k1"
@@ -209,6 +210,7 @@ async def test_rest_register_end_to_end(tmp_path: Path) -> None:
         assert cloud.data[ids["stackling-tiny"]] == guest.disk.read_bytes()  # type: ignore[union-attr]
         assert cloud.images[ids["stackling-tiny-kernel-boot"]]["kernel_id"] == \
             ids["stackling-tiny-kernel"]
+        assert cloud.images[ids["stackling-tiny"]]["min_ram"] == register.MIN_RAM_MB
         # a second image of the same name: find follows the "next" link
         cloud.images["x"] = {"id": "x", "name": "stackling-tiny", "status": "active"}
         found = await registrar.find("stackling-tiny")

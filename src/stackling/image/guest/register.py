@@ -39,6 +39,8 @@ DISK_NAME = "stackling-tiny"
 KERNEL_BOOT_NAME = "stackling-tiny-kernel-boot"
 ROOT_FILE = "tiny-root.img"
 ROOT_SIZE = 1024 * 1024
+# the guest hangs during early boot with 64 MiB (TCG, Debian's kernel); 96 MiB boots
+MIN_RAM_MB = 128
 
 Say = Callable[[str], None]
 
@@ -51,6 +53,7 @@ class ImageSpec:
     path: Path
     properties: dict[str, str] = field(default_factory=dict)
     visibility: str = "public"
+    min_ram: int = 0  # MiB
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,11 @@ async def register_tiny_guest(guest: TinyGuest, registrar: ImageRegistrar,
     ids[ami_name] = await _ensure(registrar, ImageSpec(
         ami_name, "ami", "ami", root_disk(guest),
         {**common, "kernel_id": ids[KERNEL_NAME], "ramdisk_id": ids[RAMDISK_NAME],
-         "os_command_line": guest.cmdline}), guest, say)
+         "os_command_line": guest.cmdline}, min_ram=MIN_RAM_MB), guest, say)
     if guest.disk is not None:
         ids[DISK_NAME] = await _ensure(registrar, ImageSpec(
-            DISK_NAME, "qcow2", "bare", guest.disk, dict(common)), guest, say)
+            DISK_NAME, "qcow2", "bare", guest.disk, dict(common), min_ram=MIN_RAM_MB),
+            guest, say)
     return ids
 
 
@@ -213,7 +217,8 @@ class RestRegistrar:
     async def create(self, spec: ImageSpec) -> str:
         body: dict[str, Any] = {"name": spec.name, "disk_format": spec.disk_format,
                                 "container_format": spec.container_format,
-                                "visibility": spec.visibility, **spec.properties}
+                                "visibility": spec.visibility, "min_ram": spec.min_ram,
+                                **spec.properties}
         response = await self.client.post(f"{self.image_url}/v2/images", json=body,
                                           headers=self._headers())
         _check(response, 201, f"creating image {spec.name}")
