@@ -6,7 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from stackling.compute.api import flavors, keypairs, server_actions, servers, versions
+from stackling.compute.api import (
+    flavors,
+    keypairs,
+    networks,
+    server_actions,
+    servers,
+    versions,
+)
 from stackling.compute.api.microversion import MicroversionMiddleware
 from stackling.compute.policies import default_rules
 from stackling.compute.service.compute import ComputeService
@@ -16,7 +23,7 @@ from stackling.web.errors import nova_error
 from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
-           servers.router]
+           servers.router, networks.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,
