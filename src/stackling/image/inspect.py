@@ -97,7 +97,8 @@ class FormatInspector:
         self.declared = disk_format
         self.match_required = container_format in (None, "bare")
         self.head = bytearray()
-        self.tail = b""
+        self._tail_chunks: list[bytes | memoryview] = []  # the last chunks, >= TAIL_BYTES
+        self._tail_len = 0
         self.pos = 0
         self.regions: dict[str, _Region] = {}
         self.detected: str | None = None  # decided once the head is complete
@@ -108,6 +109,14 @@ class FormatInspector:
     def feed(self, chunk: bytes | memoryview) -> None:
         n = len(chunk)
         if not n:
+            return
+        if self.detected is not None and not self._following:
+            # past the head with nothing more to capture: only the tail matters
+            self._tail_chunks.append(chunk)
+            self._tail_len += n
+            while self._tail_len - len(self._tail_chunks[0]) >= TAIL_BYTES:
+                self._tail_len -= len(self._tail_chunks.pop(0))
+            self.pos += n
             return
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[:HEAD_BYTES - len(self.head)]
@@ -122,8 +131,10 @@ class FormatInspector:
                 self._vhdx_follow()
             if len(self.regions) == before:
                 break
-        self.tail = bytes(chunk[-TAIL_BYTES:]) if n >= TAIL_BYTES else \
-            (self.tail + bytes(chunk))[-TAIL_BYTES:]
+        self._tail_chunks.append(chunk)
+        self._tail_len += n
+        while self._tail_len - len(self._tail_chunks[0]) >= TAIL_BYTES:
+            self._tail_len -= len(self._tail_chunks.pop(0))
         self.pos += n
 
     def finish(self) -> Inspection:
@@ -139,6 +150,17 @@ class FormatInspector:
         if self.declared and self.declared != fmt:  # as Glance: raw's size, else unknown
             virtual = self.pos if self.declared == "raw" else None
         return Inspection(format=fmt, virtual_size=virtual, size=self.pos)
+
+    @property
+    def tail(self) -> bytes:
+        """The last TAIL_BYTES of the stream (fewer if it is shorter)."""
+        return b"".join(bytes(c) for c in self._tail_chunks)[-TAIL_BYTES:]
+
+    @property
+    def _following(self) -> bool:
+        """Still capturing something past the head (a VHDX metadata region)."""
+        return any(not r.complete for r in self.regions.values()) or (
+            self.detected == "vhdx" and "vhdx_vds" not in self.regions)
 
     # -- decision -----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ async def read_all(store: Store, location: str, **kw: int) -> bytes:
 async def test_write_commit_read_delete(store: Store) -> None:
     writer = store.writer("img1")
     for part in (b"abc", b"", b"defgh"):
-        await writer.write(part)
+        await writer.write([part])
     location = await writer.commit()
     assert await read_all(store, location) == b"abcdefgh"
     assert await read_all(store, location, offset=2, length=3) == b"cde"
@@ -44,11 +44,11 @@ async def test_empty_object(store: Store) -> None:
 
 async def test_abort_leaves_nothing(store: Store, tmp_path: Path) -> None:
     writer = store.writer("img2")
-    await writer.write(b"x" * 1000)
+    await writer.write([b"x" * 1000])
     await writer.abort()
     await writer.abort()
     with pytest.raises(StoreError):
-        await writer.write(b"more")
+        await writer.write([b"more"])
     if isinstance(store, FileStore):
         assert not (store.root / "img2").exists()
         assert list(store.partial_dir.iterdir()) == []
@@ -59,10 +59,10 @@ async def test_abort_leaves_nothing(store: Store, tmp_path: Path) -> None:
 
 async def test_commit_never_overwrites(store: Store) -> None:
     first = store.writer("same")
-    await first.write(b"one")
+    await first.write([b"one"])
     location = await first.commit()
     second = store.writer("same")
-    await second.write(b"two")
+    await second.write([b"two"])
     with pytest.raises(StoreError):
         await second.commit()
     await second.abort()
@@ -73,7 +73,7 @@ async def test_file_store_removes_partial_files_of_a_crash(tmp_path: Path) -> No
     store = FileStore("local", tmp_path / "images")
     await store.start()
     writer = store.writer("crashed")
-    await writer.write(b"half")  # the process "dies" here: no commit, no abort
+    await writer.write([b"half"])  # the process "dies" here: no commit, no abort
     assert len(list(store.partial_dir.iterdir())) == 1
     restarted = FileStore("local", tmp_path / "images")
     await restarted.start()

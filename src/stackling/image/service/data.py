@@ -1,8 +1,9 @@
 """Image data: upload (``PUT /file``), staging (``PUT /stage``) and download, streamed.
 
-An upload never holds the image in memory: chunks are gathered into 1 MiB batches; while
-the next batch arrives, the previous one is hashed (md5 and sha512, each in a worker thread)
-and written to the store (a third), so receiving, hashing and writing overlap. The format
+An upload never holds the image in memory: chunks are gathered into 4 MiB batches (lists
+of the received chunks, not copied); while the next batch arrives, the previous one is hashed
+(md5 and sha512, each in a worker thread) and written to the store (a third), so receiving,
+hashing and writing overlap. The format
 inspector sees every chunk as it arrives and stops a bad upload after its first MiB.
 
 Failure semantics: whatever goes wrong (bad data, quota, size cap, client gone, store error,
@@ -36,7 +37,7 @@ from stackling.image.service.records import ImageRecord, cas, load
 from stackling.image.stores import Store, StoreFull, StoreWriter
 
 LOG = logging.getLogger(__name__)
-BATCH: Final = 1 << 20
+BATCH: Final = 4 << 20
 CLAIM_STEP: Final = 64 << 20
 HASH_ALGO: Final = "sha512"
 
@@ -53,12 +54,21 @@ class Received:
     inspection: Inspection | None
 
 
+def _hash_all(hasher: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
+
+
 async def pump(chunks: AsyncIterator[bytes], writer: StoreWriter,
                inspector: FormatInspector | None, limit: int,
                on_size: Callable[[int], Awaitable[None]] | None = None) -> Received:
     """Stream ``chunks`` into ``writer``, hashing and inspecting on the way. Raises
     PayloadTooLarge past ``limit`` bytes and InvalidImageData for unsafe data; the caller
-    aborts the writer on any exception."""
+    aborts the writer on any exception.
+
+    Chunks are never copied: a batch (a list of the received chunks, about ``BATCH`` bytes)
+    goes at once to three worker threads (md5, sha512, the store's write) while the next
+    batch is being received."""
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha512()
     batch: list[bytes] = []
@@ -66,9 +76,9 @@ async def pump(chunks: AsyncIterator[bytes], writer: StoreWriter,
     size = 0
     pending: asyncio.Future[Any] | None = None
 
-    async def flush(data: bytes) -> None:
-        await asyncio.gather(run_blocking(md5.update, data), run_blocking(sha.update, data),
-                             writer.write(data))
+    async def flush(data: list[bytes]) -> None:
+        await asyncio.gather(run_blocking(_hash_all, md5, data),
+                             run_blocking(_hash_all, sha, data), writer.write(data))
 
     try:
         async for chunk in chunks:
@@ -82,19 +92,18 @@ async def pump(chunks: AsyncIterator[bytes], writer: StoreWriter,
                 inspector.feed(chunk)
             if on_size is not None:
                 await on_size(size)
-            batch.append(bytes(chunk))
+            batch.append(chunk if isinstance(chunk, bytes) else bytes(chunk))
             batched += len(chunk)
             if batched >= BATCH:
-                data = b"".join(batch)
-                batch, batched = [], 0
                 if pending is not None:
                     await pending
-                pending = asyncio.ensure_future(flush(data))
+                pending = asyncio.ensure_future(flush(batch))
+                batch, batched = [], 0
         if pending is not None:
             await pending
             pending = None
         if batch:
-            await flush(b"".join(batch))
+            await flush(batch)
         inspection = inspector.finish() if inspector is not None else None
     except ImageFormatError as exc:
         raise InvalidImageData(str(exc)) from exc

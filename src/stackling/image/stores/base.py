@@ -22,7 +22,7 @@ Failure semantics (every implementation must keep them):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 CHUNK_SIZE = 1 << 20
@@ -44,8 +44,9 @@ class StoreWriter(ABC):
     """One object being written, in order, by one task."""
 
     @abstractmethod
-    async def write(self, data: bytes) -> None:
-        """Append ``data``. Raises StoreFull / StoreError (then abort)."""
+    async def write(self, chunks: Sequence[bytes]) -> None:
+        """Append ``chunks``, in order (a batch: writing several at once saves copies and
+        system calls). Raises StoreFull / StoreError (then abort)."""
 
     @abstractmethod
     async def commit(self) -> str:

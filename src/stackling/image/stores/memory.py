@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from stackling.image.stores.base import (
     CHUNK_SIZE,
@@ -22,13 +22,15 @@ class _MemoryWriter(StoreWriter):
         self.done = False
         store.partial += 1
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, chunks: Sequence[bytes]) -> None:
         if self.done:
             raise StoreError("write after commit or abort")
+        size = sum(len(c) for c in chunks)
         if self.store.capacity is not None and \
-                self.store.used() + len(self.buffer) + len(data) > self.store.capacity:
+                self.store.used() + len(self.buffer) + size > self.store.capacity:
             raise StoreFull("no space left to write image data")
-        self.buffer += data
+        for chunk in chunks:
+            self.buffer += chunk
 
     async def commit(self) -> str:
         if self.done:
