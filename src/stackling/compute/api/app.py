@@ -8,9 +8,11 @@ from fastapi import FastAPI
 
 from stackling.compute.api import (
     flavors,
+    instance_actions,
     keypairs,
     networks,
     server_actions,
+    server_meta,
     servers,
     versions,
 )
@@ -23,7 +25,7 @@ from stackling.web.errors import nova_error
 from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
-           servers.router, networks.router]
+           server_meta.router, instance_actions.router, servers.router, networks.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

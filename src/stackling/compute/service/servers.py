@@ -17,12 +17,11 @@ from sqlalchemy import ColumnElement, and_, delete, false, func, not_, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
-from stackling.common.errors import BadRequest, Forbidden, StacklingError
+from stackling.common.errors import BadRequest, StacklingError
 from stackling.common.timeutils import utcnow
 from stackling.compute import states
 from stackling.compute.models import (
     Instance,
-    InstanceMetadata,
     InstanceTag,
     ServerGroupMember,
     Service,
@@ -303,36 +302,3 @@ async def finish_delete(svc: ComputeService, uuid: str) -> None:
             "deleted": True, "deleted_at": now, "terminated_at": now})
         await session.execute(delete(ServerGroupMember).where(
             ServerGroupMember.instance_uuid == uuid))
-
-
-async def set_metadata(svc: ComputeService, uuid: str, items: dict[str, str], *,
-                       replace: bool, limit: int) -> dict[str, str]:
-    """Merge (or with ``replace`` set) a server's metadata; 403 past the quota."""
-    async with svc.store.write() as session:
-        await get_row(session, uuid)
-        current = {m.key: m for m in (await session.execute(select(InstanceMetadata).where(
-            InstanceMetadata.instance_uuid == uuid))).scalars()}
-        keys = set(items) | (set() if replace else set(current))
-        if 0 <= limit < len(keys):
-            raise_quota_metadata(len(keys), limit)
-        for key, m in current.items():
-            if replace and key not in items:
-                await session.delete(m)
-        for key, value in items.items():
-            if key in current:
-                current[key].value = value
-            else:
-                session.add(InstanceMetadata(instance_uuid=uuid, key=key, value=value))
-        await _touch(session, uuid)
-        await session.flush()
-        return {m.key: m.value for m in (await session.execute(select(InstanceMetadata).where(
-            InstanceMetadata.instance_uuid == uuid).order_by(InstanceMetadata.id))).scalars()}
-
-
-def raise_quota_metadata(requested: int, limit: int) -> None:
-    raise Forbidden(f"Quota exceeded for metadata_items: Requested {requested}, but already "
-                    f"used 0 of {limit} metadata_items")
-
-
-async def _touch(session: AsyncSession, uuid: str) -> None:
-    await compare_and_swap(session, uuid, {})
