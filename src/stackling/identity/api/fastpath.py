@@ -85,12 +85,11 @@ class RescopeResponder:
             return None
         try:
             vt = await self.identity.authenticator.authenticate(request)
-            rendered = await self.identity.tokens.render(vt, include_catalog)
+            body = await self.identity.tokens.render_bytes(vt, include_catalog)
         except StacklingError:
             return None
         return 201, [(b"x-subject-token", vt.id.encode()),
-                     (b"content-type", b"application/json")], json.dumps(
-            rendered, separators=(",", ":")).encode()
+                     (b"content-type", b"application/json")], body
 
 
 def lanes(prefix: str, identity: Identity, enforcer: PolicyEnforcer) -> list[Lane]:

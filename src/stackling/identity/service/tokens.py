@@ -50,6 +50,8 @@ class ScopeInfo:
     oauth: dict[str, str] | None = None  # the token's OS-OAUTH1 block
     revision: int = 0
     loaded_at: float = 0.0
+    # JSON of everything above as a token body shows it, per include_catalog (see render_bytes)
+    json_parts: dict[bool, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class ValidatedToken:
         return tuple(r["name"] for r in self.scope.roles)
 
 
+_PER_TOKEN = ("methods", "audit_ids", "expires_at", "issued_at")
 _SUBST = re.compile(r"\$\((project_id|tenant_id|user_id)\)s|%\((project_id|tenant_id|user_id)\)s")
 
 
@@ -319,6 +322,23 @@ class TokenService:
         return {"token": body}
 
 
+    async def render_bytes(self, vt: ValidatedToken, include_catalog: bool = True) -> bytes:
+        """:meth:`render` as JSON bytes. What comes from the scope (user, project, roles,
+        catalog: nearly all of it) is serialised once per :class:`ScopeInfo`; only the
+        token's own fields are serialised per token."""
+        data, scope = vt.data, vt.scope
+        static = scope.json_parts.get(include_catalog)
+        if static is None:
+            body = (await self.render(vt, include_catalog))["token"]
+            for name in _PER_TOKEN:
+                body.pop(name)
+            static = json.dumps(body, separators=(",", ":"))[1:-1]
+            scope.json_parts[include_catalog] = static
+        own = json.dumps({"methods": list(data.methods), "audit_ids": list(data.audit_ids),
+                          "expires_at": isotime(data.expires_at),
+                          "issued_at": isotime(data.issued_at)}, separators=(",", ":"))
+        return f'{{"token":{own[:-1]}{"," if static else ""}{static}}}}}'.encode()
+
     async def render_json(self, vt: ValidatedToken, include_catalog: bool = True) -> bytes:
         """:meth:`render` as JSON bytes, kept per token until the store changes: the same
         token is validated again and again by every service it is shown to."""
@@ -327,8 +347,7 @@ class TokenService:
         hit = self._rendered.get(key)
         if hit is not None and hit[0] == vt.scope.revision and now - hit[1] < self.cache_ttl:
             return hit[2]
-        body = json.dumps(await self.render(vt, include_catalog),
-                          separators=(",", ":")).encode()
+        body = await self.render_bytes(vt, include_catalog)
         if len(self._rendered) > 10000:
             self._rendered.clear()
         self._rendered[key] = (vt.scope.revision, now, body)
