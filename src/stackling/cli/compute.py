@@ -49,13 +49,13 @@ class ComputeComponent(Component):
         await svc.start()
         runtime.stack.push_async_callback(svc.close)
         self.svc = svc
-        conductor = Conductor(svc, runtime.bus)
+        host = conf.host or socket.gethostname()
+        conductor = Conductor(svc, runtime.bus, host)
         await conductor.start()
         runtime.stack.push_async_callback(conductor.stop)
-        scheduler = Scheduler(svc, runtime.bus)
+        scheduler = Scheduler(svc, runtime.bus, host)
         await scheduler.start()
         runtime.stack.push_async_callback(scheduler.stop)
-        host = conf.host or socket.gethostname()
         driver = FakeDriver(host, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
                             local_gb=conf.fake_local_gb, spawn_delay=conf.fake_spawn_delay)
         agent = ComputeAgent(host, runtime.bus, driver, images,

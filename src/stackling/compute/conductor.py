@@ -9,6 +9,8 @@ another host, or ERROR with a fault once the attempts are used up.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -57,9 +59,11 @@ BUILD_TASKS: list[str | None] = [states.Task.SCHEDULING, states.Task.BLOCK_DEVIC
 
 
 class Conductor:
-    def __init__(self, svc: ComputeService, bus: Transport) -> None:
+    def __init__(self, svc: ComputeService, bus: Transport, host: str = "") -> None:
         self.svc = svc
         self.bus = bus
+        self.host = host
+        self._heartbeat: asyncio.Task[None] | None = None
         self.scheduler = SchedulerAPI(bus)
         self._subscription: Subscription | None = None
         self._handlers: dict[type[Message], Any] = {
@@ -72,8 +76,16 @@ class Conductor:
 
     async def start(self) -> None:
         self._subscription = await self.bus.serve(CONDUCTOR_TOPIC, self._handle)
+        if self.host:
+            self._heartbeat = asyncio.create_task(hosts.heartbeats(
+                self.svc.store, self.host, "nova-conductor", CONDUCTOR_TOPIC,
+                self.svc.conf.heartbeat_interval))
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         if self._subscription is not None:
             await self._subscription.cancel()
 

@@ -8,9 +8,11 @@ from fastapi import FastAPI
 
 from stackling.compute.api import (
     flavors,
+    hosts,
     instance_actions,
     keypairs,
     networks,
+    quotas,
     server_actions,
     server_meta,
     servers,
@@ -25,7 +27,8 @@ from stackling.web.errors import nova_error
 from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
-           server_meta.router, instance_actions.router, servers.router, networks.router]
+           server_meta.router, instance_actions.router, servers.router, networks.router,
+           hosts.router, quotas.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

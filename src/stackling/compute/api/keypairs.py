@@ -24,7 +24,7 @@ from stackling.compute.api.common import (
 )
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.views import keypair_basic, keypair_created, keypair_show
-from stackling.compute.service import keypairs
+from stackling.compute.service import keypairs, quotas
 from stackling.web.pagination import page_links, parse_limit
 
 router = APIRouter(prefix="/v2.1/os-keypairs")
@@ -104,8 +104,10 @@ async def create_keypair(request: Request) -> JSONResponse:
     user_id = _user(request, ctx, kp.get("user_id"))
     authorize(request, ctx, "os_compute_api:os-keypairs:create", _target(user_id))
     svc = compute(request)
+    async with svc.store.read() as session:
+        limits = await quotas.limits_for(session, ctx.project_id or "", svc.conf.quotas)
     record = await keypairs.create(svc.store, user_id, name, public_key, key_type,
-                                   svc.conf.quotas.key_pairs)
+                                   limits["key_pairs"])
     return JSONResponse({"keypair": keypair_created(request, record)},
                         status_code=201 if at_least(request, "2.2") else 200)
 

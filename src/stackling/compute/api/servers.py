@@ -223,7 +223,8 @@ async def show_server(request: Request, server_id: str) -> JSONResponse:
     ctx = await caller(request)
     rec = await load(request, ctx, server_id)
     authorize(request, ctx, "os_compute_api:servers:show", _server_target(rec))
-    return JSONResponse({"server": _detail(request, ctx, rec)})
+    return JSONResponse({"server": _detail(request, ctx, rec,
+                                           server_groups=at_least(request, "2.71"))})
 
 
 @router.post("")
@@ -278,7 +279,8 @@ async def update_server(request: Request, server_id: str) -> JSONResponse:
                           "is not one of ['AUTO', 'MANUAL']")
         upd.auto_disk_config = server["OS-DCF:diskConfig"] == "AUTO"
     rec = await servers.update_server(compute(request), ctx, server_id, upd)
-    return JSONResponse({"server": _detail(request, ctx, rec, short=True)})
+    return JSONResponse({"server": _detail(request, ctx, rec, full=at_least(request, "2.75"),
+                                           server_groups=at_least(request, "2.71"))})
 
 
 @router.delete("/{server_id}")

@@ -74,10 +74,12 @@ def _fault(rec: ServerRecord, is_admin: bool) -> dict[str, Any] | None:
 
 
 def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
-                  extended: bool, host_status: bool, extra_specs: bool,
-                  short: bool = False, show_user_data: bool = True) -> dict[str, Any]:
-    """The server as show/detail answer it. ``short``: the 2.1-2.74 update (and rebuild)
-    answer, without the extension attributes."""
+                  extended: bool, host_status: bool, extra_specs: bool, full: bool = True,
+                  server_groups: bool = False, show_user_data: bool = True
+                  ) -> dict[str, Any]:
+    """The server as show/detail answer it (Nova's ``ViewBuilder.show``). ``full=False``:
+    the 2.1-2.74 update (and rebuild) answer, without the extension attributes;
+    ``server_groups``: show (2.71+) and update/rebuild add the server's groups."""
     row = rec.row
     status = "DELETED" if row.deleted else states.status_of(row.vm_state, row.task_state)
     s: dict[str, Any] = {
@@ -104,14 +106,16 @@ def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
             s["fault"] = fault
     if status in PROGRESS_STATUSES:
         s["progress"] = row.progress or 0
-    if short and not at_least(request, "2.75"):
-        _versioned_fields(request, rec, s, host_status=False, with_az=False)
-        return s
-    s["OS-EXT-AZ:availability_zone"] = row.availability_zone or ""
-    s["config_drive"] = row.config_drive or ""
-    s["key_name"] = row.key_name
-    s["OS-SRV-USG:launched_at"] = usage_time(row.launched_at)
-    s["OS-SRV-USG:terminated_at"] = usage_time(row.terminated_at)
+    if not full:
+        extended = host_status = False
+    else:
+        s["OS-EXT-AZ:availability_zone"] = row.availability_zone or ""
+        s["config_drive"] = row.config_drive or ""
+        s["key_name"] = row.key_name
+        s["OS-SRV-USG:launched_at"] = usage_time(row.launched_at)
+        s["OS-SRV-USG:terminated_at"] = usage_time(row.terminated_at)
+        if row.security_groups:
+            s["security_groups"] = list(row.security_groups)
     if extended:
         s["OS-EXT-SRV-ATTR:host"] = row.host
         s["OS-EXT-SRV-ATTR:instance_name"] = instance_name(row)
@@ -125,27 +129,17 @@ def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
             s["OS-EXT-SRV-ATTR:root_device_name"] = row.root_device_name
             if show_user_data:
                 s["OS-EXT-SRV-ATTR:user_data"] = row.user_data
-    s["OS-EXT-STS:task_state"] = row.task_state
-    s["OS-EXT-STS:vm_state"] = row.vm_state
-    s["OS-EXT-STS:power_state"] = row.power_state
-    volumes: list[dict[str, Any]] = []
-    for volume_id, delete_on_termination in rec.volumes:
-        v: dict[str, Any] = {"id": volume_id}
-        if at_least(request, "2.3"):
-            v["delete_on_termination"] = delete_on_termination
-        volumes.append(v)
-    s["os-extended-volumes:volumes_attached"] = volumes
-    if row.security_groups:
-        s["security_groups"] = list(row.security_groups)
-    _versioned_fields(request, rec, s, host_status=host_status, with_az=True)
-    if at_least(request, "2.90") and "OS-EXT-SRV-ATTR:hostname" not in s:
-        s["OS-EXT-SRV-ATTR:hostname"] = row.hostname
-    return s
-
-
-def _versioned_fields(request: Request, rec: ServerRecord, s: dict[str, Any], *,
-                      host_status: bool, with_az: bool) -> None:
-    row = rec.row
+    if full:
+        s["OS-EXT-STS:task_state"] = row.task_state
+        s["OS-EXT-STS:vm_state"] = row.vm_state
+        s["OS-EXT-STS:power_state"] = row.power_state
+        volumes: list[dict[str, Any]] = []
+        for volume_id, delete_on_termination in rec.volumes:
+            v: dict[str, Any] = {"id": volume_id}
+            if at_least(request, "2.3"):
+                v["delete_on_termination"] = delete_on_termination
+            volumes.append(v)
+        s["os-extended-volumes:volumes_attached"] = volumes
     if at_least(request, "2.9"):
         s["locked"] = bool(row.locked)
     if at_least(request, "2.16") and host_status:
@@ -156,10 +150,15 @@ def _versioned_fields(request: Request, rec: ServerRecord, s: dict[str, Any], *,
         s["tags"] = list(rec.tags)
     if at_least(request, "2.63"):
         s["trusted_image_certificates"] = None
+    if server_groups:
+        s["server_groups"] = list(rec.groups)
     if at_least(request, "2.73"):
         s["locked_reason"] = row.locked_reason
-    if with_az and at_least(request, "2.96"):
+    if at_least(request, "2.90") and not extended:
+        s["OS-EXT-SRV-ATTR:hostname"] = row.hostname
+    if full and at_least(request, "2.96"):
         s["pinned_availability_zone"] = rec.spec.get("availability_zone")
+    return s
 
 
 def server_created(request: Request, uuid: str, admin_password: str | None,

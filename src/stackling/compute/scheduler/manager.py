@@ -11,6 +11,8 @@ No host: the server goes to ERROR with Nova's "No valid host was found" fault.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import Counter
 from typing import Any
@@ -42,16 +44,26 @@ EVENT = "conductor_schedule_and_build_instances"
 
 
 class Scheduler:
-    def __init__(self, svc: ComputeService, bus: Transport) -> None:
+    def __init__(self, svc: ComputeService, bus: Transport, host: str = "") -> None:
         self.svc = svc
         self.bus = bus
+        self.host = host
+        self._heartbeat: asyncio.Task[None] | None = None
         self.agents = ComputeAgentAPI(bus)
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
         self._subscription = await self.bus.serve(SCHEDULER_TOPIC, self._handle)
+        if self.host:
+            self._heartbeat = asyncio.create_task(hosts.heartbeats(
+                self.svc.store, self.host, "nova-scheduler", SCHEDULER_TOPIC,
+                self.svc.conf.heartbeat_interval))
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         if self._subscription is not None:
             await self._subscription.cancel()
 

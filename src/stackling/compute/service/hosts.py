@@ -3,18 +3,30 @@ their placement inventory, availability zones from aggregates."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import ComputeConfig
+from stackling.common.errors import Conflict, NotFound
 from stackling.common.ids import new_uuid
 from stackling.common.timeutils import utcnow
-from stackling.compute.models import Aggregate, AggregateHost, ComputeNode, Service
-from stackling.compute.service.placement import InventorySpec, ensure_provider
+from stackling.compute.models import (
+    Aggregate,
+    AggregateHost,
+    ComputeNode,
+    Instance,
+    ResourceProvider,
+    Service,
+)
+from stackling.compute.service.placement import InventorySpec, ensure_provider, provider_usages
 from stackling.db.store import Store
+
+log = logging.getLogger("stackling.compute.hosts")
 
 COMPUTE_BINARY = "nova-compute"
 
@@ -40,6 +52,18 @@ async def report(store: Store, host: str, binary: str, topic: str) -> None:
             row.report_count += 1
             row.last_seen_up = now
             row.updated_at = now
+
+
+async def heartbeats(store: Store, host: str, binary: str, topic: str,
+                     interval: float) -> None:
+    """Report ``binary`` on ``host`` alive every ``interval`` seconds (scheduler and
+    conductor, which have the database; agents report through the conductor)."""
+    while True:
+        try:
+            await report(store, host, binary, topic)
+        except Exception as exc:  # a database hiccup must not end the loop
+            log.warning("heartbeat of %s on %s failed: %s", binary, host, exc)
+        await asyncio.sleep(interval)
 
 
 @dataclass(frozen=True)
@@ -106,3 +130,129 @@ async def host_zones(session: AsyncSession, default_zone: str) -> dict[str, str]
 
 async def nodes(session: AsyncSession) -> list[ComputeNode]:
     return list((await session.execute(select(ComputeNode).order_by(ComputeNode.id))).scalars())
+
+
+# -- the os-services / os-hypervisors / os-availability-zone views -----------------------------
+@dataclass
+class ServiceView:
+    service: Service
+    zone: str
+    up: bool
+
+
+async def list_services(store: Store, config: ComputeConfig, host: str | None = None,
+                        binary: str | None = None) -> list[ServiceView]:
+    now = utcnow()
+    async with store.read() as session:
+        query = select(Service).order_by(Service.id)
+        if host:
+            query = query.where(Service.host == host)
+        if binary:
+            query = query.where(Service.binary == binary)
+        rows = list((await session.execute(query)).scalars())
+        zones = await host_zones(session, config.default_availability_zone)
+    return [ServiceView(row, zones.get(row.host, config.default_availability_zone)
+                        if row.binary == COMPUTE_BINARY
+                        else config.internal_service_availability_zone,
+                        is_up(row, config.service_down_time, now)) for row in rows]
+
+
+async def get_service(store: Store, ident: str, *, by_uuid: bool) -> Service:
+    async with store.read() as session:
+        query = select(Service).where(Service.uuid == ident if by_uuid else
+                                      Service.id == int(ident))
+        row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"Service {ident} not found.")
+    return row
+
+
+async def update_service(store: Store, service_id: int, *, disabled: bool | None = None,
+                         reason: str | None = None, forced_down: bool | None = None
+                         ) -> Service:
+    async with store.write() as session:
+        row = await session.get(Service, service_id)
+        if row is None:
+            raise NotFound(f"Service {service_id} not found.")
+        if disabled is not None:
+            row.disabled = disabled
+            row.disabled_reason = reason if disabled else None
+        if forced_down is not None:
+            row.forced_down = forced_down
+        row.updated_at = utcnow()
+        return row
+
+
+async def find_service(store: Store, host: str, binary: str) -> Service:
+    async with store.read() as session:
+        row = (await session.execute(select(Service).where(
+            Service.host == host, Service.binary == binary))).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"Compute host {host} could not be found.")
+    return row
+
+
+async def delete_service(store: Store, service_id: int) -> None:
+    async with store.write() as session:
+        row = await session.get(Service, service_id)
+        if row is None:
+            raise NotFound(f"Service {service_id} not found.")
+        if row.binary == COMPUTE_BINARY:
+            busy = (await session.execute(select(func.count()).select_from(Instance).where(
+                Instance.host == row.host, Instance.deleted == false()))).scalar_one()
+            if busy:
+                raise Conflict("Unable to delete compute service that is hosting instances. "
+                               "Migrate or delete the instances first.")
+            for node in (await session.execute(select(ComputeNode).where(
+                    ComputeNode.host == row.host))).scalars():
+                await session.execute(delete(ResourceProvider).where(
+                    ResourceProvider.uuid == node.uuid))
+                await session.delete(node)
+            await session.execute(delete(AggregateHost).where(AggregateHost.host == row.host))
+        await session.delete(row)
+
+
+@dataclass
+class HypervisorView:
+    node: ComputeNode
+    service: Service | None
+    up: bool
+    vcpus_used: int
+    memory_mb_used: int
+    local_gb_used: int
+    running_vms: int
+    servers: list[tuple[str, str]]  # (name, uuid)
+
+
+async def list_hypervisors(store: Store, config: ComputeConfig, *,
+                           pattern: str | None = None, with_servers: bool = False
+                           ) -> list[HypervisorView]:
+    now = utcnow()
+    async with store.read() as session:
+        query = select(ComputeNode).order_by(ComputeNode.id)
+        if pattern is not None:
+            query = query.where(ComputeNode.hypervisor_hostname.contains(pattern))
+        node_rows = list((await session.execute(query)).scalars())
+        services = await compute_services(session)
+        usage = {p.name: p for p in await provider_usages(
+            session, [n.hypervisor_hostname for n in node_rows])}
+        instances: dict[str, list[tuple[str, str]]] = {}
+        for name, uuid, on in (await session.execute(
+                select(Instance.display_name, Instance.uuid, Instance.node).where(
+                    Instance.deleted == false(), Instance.node.is_not(None))
+                .order_by(Instance.id))).all():
+            instances.setdefault(str(on), []).append((name, uuid))
+    out = []
+    for node in node_rows:
+        service = services.get(node.host)
+        p = usage.get(node.hypervisor_hostname)
+        used = p.used if p else {}
+        reserved_mem = p.inventories["MEMORY_MB"].reserved if p and \
+            "MEMORY_MB" in p.inventories else 0
+        on_node = instances.get(node.hypervisor_hostname, [])
+        out.append(HypervisorView(
+            node, service, service is not None and is_up(service, config.service_down_time,
+                                                         now),
+            used.get("VCPU", 0), used.get("MEMORY_MB", 0) + reserved_mem,
+            used.get("DISK_GB", 0), len(on_node), on_node if with_servers else []))
+    return out

@@ -28,6 +28,8 @@ from stackling.db.store import Store
 RESOURCES = ("instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
              "server_group_members", "injected_files", "injected_file_content_bytes",
              "injected_file_path_bytes")
+#: kept for the API's older microversions (no network service counts them here)
+LEGACY = ("floating_ips", "fixed_ips", "security_groups", "security_group_rules")
 DEFAULT_CLASS = "default"
 
 
@@ -55,7 +57,7 @@ async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[st
     limits = {r: int(getattr(config, r)) for r in RESOURCES}
     for row in (await session.execute(select(QuotaClass).where(
             QuotaClass.class_name == DEFAULT_CLASS))).scalars():
-        if row.resource in limits:
+        if row.resource in limits or row.resource in LEGACY:
             limits[row.resource] = row.hard_limit
     return limits
 
@@ -65,7 +67,7 @@ async def limits_for(session: AsyncSession, project_id: str,
     limits = await defaults(session, config)
     for row in (await session.execute(select(Quota).where(
             Quota.project_id == project_id, Quota.user_id == ""))).scalars():
-        if row.resource in limits:
+        if row.resource in limits or row.resource in LEGACY:
             limits[row.resource] = row.hard_limit
     return limits
 
@@ -117,6 +119,12 @@ async def reset_project_limits(store: Store, project_id: str) -> None:
         for row in (await session.execute(select(Quota).where(
                 Quota.project_id == project_id))).scalars():
             await session.delete(row)
+
+
+async def class_limits(store: Store, class_name: str) -> dict[str, int]:
+    async with store.read() as session:
+        return {row.resource: row.hard_limit for row in (await session.execute(
+            select(QuotaClass).where(QuotaClass.class_name == class_name))).scalars()}
 
 
 async def set_class_limits(store: Store, class_name: str, values: Mapping[str, int]) -> None:
