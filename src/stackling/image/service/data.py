@@ -129,13 +129,21 @@ class Claim:
         self.active = bool(self.project) and getattr(self.quota, resource) >= 0
 
     async def grow(self, size: int) -> None:
+        """Claim at least ``size`` bytes (and up to CLAIM_STEP more, as the quota allows, so
+        the next chunks need no database round trip). 413 when even ``size`` is over."""
         if not self.active or size <= self.claimed or self.project is None:
             return
-        new = max(size, self.claimed + CLAIM_STEP)
+        limit = getattr(self.quota, self.resource) * quotas.MIB
         async with self.svc.db.write() as session:
             await quotas.lock(session, self.project)
-            await quotas.check(session, self.quota, self.project,
-                               {self.resource: new - self.claimed})
+            used = (await quotas.usage(session, self.project))[self.resource]
+            headroom = limit - (used - self.claimed)
+            if size > headroom:
+                raise quotas.over_limit(self.project, self.resource,
+                                        getattr(self.quota, self.resource),
+                                        (used - self.claimed) // quotas.MIB,
+                                        -(-size // quotas.MIB))
+            new = min(max(size, self.claimed + CLAIM_STEP), headroom)
             await session.execute(update(Image).where(
                 Image.id == self.image_id, Image.status == self.status)
                 .values(reserved=new))
