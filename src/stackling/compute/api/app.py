@@ -14,6 +14,7 @@ from stackling.compute.api import (
     networks,
     quotas,
     server_actions,
+    server_groups,
     server_meta,
     servers,
     versions,
@@ -28,7 +29,7 @@ from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
            server_meta.router, instance_actions.router, servers.router, networks.router,
-           hosts.router, quotas.router]
+           hosts.router, quotas.router, server_groups.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,
