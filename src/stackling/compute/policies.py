@@ -88,6 +88,9 @@ OTHERS = {
     "os_compute_api:os-server-groups:index:all_projects": ADMIN,
     "os_compute_api:os-server-groups:show": READER,
     "os_compute_api:os-server-groups:delete": MEMBER,
+    **{f"os_compute_api:os-aggregates:{name}": ADMIN for name in (
+        "index", "create", "show", "update", "delete", "add_host", "remove_host",
+        "set_metadata")},
     "os_compute_api:limits": ANY,
     "os_compute_api:os-quota-sets:show": READER,
     "os_compute_api:os-quota-sets:detail": READER,

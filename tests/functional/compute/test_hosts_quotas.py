@@ -126,3 +126,41 @@ async def test_limits_and_quota_sets(compute_cloud: ComputeCloud) -> None:
     assert r.json()["quota_set"]["cores"] == 40
     r = await compute_cloud.request("GET", "/os-quota-class-sets/default")
     assert r.json()["quota_class_set"]["id"] == "default"
+
+
+async def test_aggregates_define_zones(compute_cloud: ComputeCloud) -> None:
+    r = await compute_cloud.request("POST", "/os-aggregates", version="2.41",
+                                    json={"aggregate": {"name": "rack1",
+                                                        "availability_zone": "az1"}})
+    assert r.status_code == 200
+    agg = r.json()["aggregate"]
+    assert agg["availability_zone"] == "az1" and "hosts" not in agg and agg["uuid"]
+    r = await compute_cloud.request("POST", "/os-aggregates",
+                                    json={"aggregate": {"name": "rack1"}})
+    assert r.status_code == 409
+    r = await compute_cloud.request("POST", f"/os-aggregates/{agg['id']}/action",
+                                    json={"add_host": {"host": "nope"}})
+    assert r.status_code == 404
+    r = await compute_cloud.request("POST", f"/os-aggregates/{agg['id']}/action",
+                                    json={"add_host": {"host": "node-1"}})
+    assert r.json()["aggregate"]["hosts"] == ["node-1"]
+    r = await compute_cloud.request("GET", "/os-availability-zone")
+    assert [z["zoneName"] for z in r.json()["availabilityZoneInfo"]] == ["az1"]
+    created = await compute_cloud.boot("zoned", availability_zone="az1")
+    assert (await compute_cloud.show(created["id"]))["OS-EXT-AZ:availability_zone"] == "az1"
+    body = {"server": {"name": "x", "imageRef": "6b1e3b1c-3e7a-4d5e-9f00-000000000001",
+                       "flavorRef": "1", "availability_zone": "nova"}}
+    r = await compute_cloud.request("POST", "/servers", json=body)
+    assert r.status_code == 400  # no host left in nova
+    r = await compute_cloud.request("POST", f"/os-aggregates/{agg['id']}/action",
+                                    json={"set_metadata": {"metadata": {"ssd": "true"}}})
+    assert r.json()["aggregate"]["metadata"] == {"availability_zone": "az1", "ssd": "true"}
+    r = await compute_cloud.request("DELETE", f"/os-aggregates/{agg['id']}")
+    assert r.status_code == 400  # it still has a host
+    r = await compute_cloud.request("POST", f"/os-aggregates/{agg['id']}/action",
+                                    json={"remove_host": {"host": "node-1"}})
+    assert r.json()["aggregate"]["hosts"] == []
+    r = await compute_cloud.request("DELETE", f"/os-aggregates/{agg['id']}")
+    assert r.status_code == 200
+    r = await compute_cloud.request("GET", "/os-aggregates", user="demo")
+    assert r.status_code == 403

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from stackling.compute.api import (
+    aggregates,
     flavors,
     hosts,
     instance_actions,
@@ -29,7 +30,8 @@ from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
            server_meta.router, instance_actions.router, servers.router, networks.router,
-           hosts.router, quotas.router, server_groups.router]
+           hosts.router, quotas.router, server_groups.router,
+           aggregates.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

@@ -169,10 +169,11 @@ def _parse_zone(svc: ComputeService, ctx: RequestContext, req: CreateRequest
 
 
 async def _check_zone(svc: ComputeService, zone: str) -> None:
+    """The zone must hold at least one compute host (Nova lists only such zones)."""
     async with svc.store.read() as session:
-        zones = set((await hosts.host_zones(session, svc.conf.default_availability_zone)
-                     ).values())
-    zones.add(svc.conf.default_availability_zone)
+        default = svc.conf.default_availability_zone
+        placed = await hosts.host_zones(session, default)
+        zones = {placed.get(host, default) for host in await hosts.compute_services(session)}
     if zone not in zones:
         raise BadRequest("The requested availability zone is not available")
 
