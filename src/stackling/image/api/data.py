@@ -8,6 +8,7 @@ client gets the error instead of a reset connection.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Final
@@ -28,6 +29,7 @@ from stackling.image.api.common import (
 from stackling.image.service import data, tasks
 
 router = APIRouter()
+LOG = logging.getLogger(__name__)
 
 DRAIN_LIMIT: Final = 256 << 20
 _STREAMING = re.compile(r"/v2/images/[^/]+/(file|stage)$")
@@ -78,7 +80,15 @@ async def upload(request: Request, image_id: str) -> Response:
     except StacklingError:
         await _drain(body)
         raise
+    except ClientDisconnect:
+        return _gone_client(image_id)
     return no_content()
+
+
+def _gone_client(image_id: str) -> Response:
+    """The client hung up mid-upload: the image is queued again; nobody reads this."""
+    LOG.info("image %s: client disconnected during the upload", image_id)
+    return Response(status_code=400)
 
 
 @router.put("/v2/images/{image_id}/stage")
@@ -96,6 +106,8 @@ async def stage(request: Request, image_id: str) -> Response:
     except StacklingError:
         await _drain(body)
         raise
+    except ClientDisconnect:
+        return _gone_client(image_id)
     return no_content()
 
 
