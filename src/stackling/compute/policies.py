@@ -91,6 +91,11 @@ OTHERS = {
     **{f"os_compute_api:os-aggregates:{name}": ADMIN for name in (
         "index", "create", "show", "update", "delete", "add_host", "remove_host",
         "set_metadata")},
+    "os_compute_api:os-admin-actions:reset_state": ADMIN,
+    "os_compute_api:os-security-groups:add": MEMBER,
+    "os_compute_api:os-security-groups:remove": MEMBER,
+    "os_compute_api:os-deferred-delete:restore": MEMBER,
+    "os_compute_api:os-deferred-delete:force": MEMBER,
     "os_compute_api:limits": ANY,
     "os_compute_api:os-quota-sets:show": READER,
     "os_compute_api:os-quota-sets:detail": READER,

@@ -179,6 +179,17 @@ class ResumeInstance(_InstanceCast):
 
 
 @register
+class RebuildInstance(_InstanceCast):
+    """Re-create the VM from ``image_ref`` (already recorded on the instance); a server
+    that was stopped ends stopped again."""
+
+    NAME: ClassVar[str] = "compute.agent.rebuild_instance"
+    VERSION: ClassVar[str] = "1.0"
+    image_ref: str
+    was_stopped: bool = False
+
+
+@register
 class GetConsoleOutput(_InstanceCast):
     """A call: the reply is :class:`ConsoleOutput`."""
 

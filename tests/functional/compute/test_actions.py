@@ -82,3 +82,48 @@ async def test_console_output(compute_cloud: ComputeCloud) -> None:
     r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
                                     json={"os-getConsoleOutput": {"length": 0}})
     assert r.json()["output"] == ""
+
+
+async def test_rebuild(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("rb", user="demo", metadata={"old": "1"}))["id"]
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"rebuild": {
+                                        "imageRef": "6b1e3b1c-3e7a-4d5e-9f00-000000000001",
+                                        "name": "rebuilt", "metadata": {"new": "2"}}})
+    assert r.status_code == 202, r.text
+    body = r.json()["server"]
+    assert body["name"] == "rebuilt" and body["adminPass"]
+    assert body["status"] == "REBUILD" and "OS-EXT-STS:vm_state" not in body
+    server = await compute_cloud.wait_for(sid, "ACTIVE", user="demo")
+    assert server["metadata"] == {"new": "2"}
+    assert sid in compute_cloud.agent.driver.vms
+    # a stopped server is rebuilt stopped
+    assert await act(compute_cloud, sid, {"os-stop": None}) == 202
+    await compute_cloud.wait_for(sid, "SHUTOFF", user="demo")
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    version="2.75", json={"rebuild": {
+                                        "imageRef": "6b1e3b1c-3e7a-4d5e-9f00-000000000001"}})
+    assert r.status_code == 202
+    assert "OS-EXT-STS:vm_state" in r.json()["server"]
+    await compute_cloud.wait_for(sid, "SHUTOFF", user="demo")
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"rebuild": {"imageRef": "bad"}})
+    assert r.status_code == 400
+
+
+async def test_reset_state_and_security_groups(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("rs", user="demo"))["id"]
+    assert await act(compute_cloud, sid, {"os-resetState": {"state": "error"}}) == 403
+    assert await act(compute_cloud, sid, {"os-resetState": {"state": "error"}},
+                     user="admin") == 202
+    assert (await compute_cloud.show(sid, user="demo"))["status"] == "ERROR"
+    assert await act(compute_cloud, sid, {"removeSecurityGroup": {"name": "default"}}) == 202
+    assert "security_groups" not in await compute_cloud.show(sid, user="demo")
+    assert await act(compute_cloud, sid, {"removeSecurityGroup": {"name": "default"}}) == 404
+    assert await act(compute_cloud, sid, {"addSecurityGroup": {"name": "web"}}) == 202
+    assert (await compute_cloud.show(sid, user="demo"))["security_groups"] == [
+        {"name": "web"}]
+    r = await compute_cloud.request("POST", "/servers/00000000-0000-0000-0000-000000000000/"
+                                    "action", json={"migrate": None})
+    assert r.status_code == 404
+    assert await act(compute_cloud, sid, {"restore": None}) == 409

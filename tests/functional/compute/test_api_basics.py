@@ -8,9 +8,16 @@ from tests.functional.compute.conftest import ComputeCloud
 async def test_version_documents(compute_cloud: ComputeCloud) -> None:
     r = await compute_cloud.client.get("/compute/")
     assert r.status_code == 200
-    (v,) = r.json()["versions"]
+    old, v = r.json()["versions"]
+    assert old["id"] == "v2.0"  # Nova lists v2.0 first
     assert v["id"] == "v2.1" and v["min_version"] == "2.1"
     assert v["links"][0]["href"] == "http://testserver/compute/v2.1/"
+    r = await compute_cloud.client.get("/compute/v2/")
+    assert r.json()["version"]["links"][0] == old["links"][0]
+    r = await compute_cloud.client.get("/compute/v2/flavors", headers={
+        "X-Auth-Token": await compute_cloud.token(), "OpenStack-API-Version": "compute 2.55"})
+    assert r.status_code == 200 and "openstack-api-version" not in r.headers
+    assert "description" not in r.json()["flavors"][0]  # v2.0: no microversions
     r = await compute_cloud.client.get("/compute/v2.1/")
     assert r.json()["version"]["id"] == "v2.1"
     assert r.headers["openstack-api-version"] == "compute 2.1"

@@ -38,6 +38,7 @@ from stackling.compute.rpcapi import (
     InstanceInfo,
     PauseInstance,
     RebootInstance,
+    RebuildInstance,
     ResumeInstance,
     StartInstance,
     StopInstance,
@@ -172,6 +173,10 @@ class ComputeAgent:
             async with self._serialized(message.instance_uuid):
                 await self.terminate_instance(message)
             return None
+        if isinstance(message, RebuildInstance):
+            async with self._serialized(message.instance_uuid):
+                await self.rebuild_instance(message)
+            return None
         if isinstance(message, GetConsoleOutput):
             return await self.console_output(message)
         action = POWER_ACTIONS.get(type(message))
@@ -258,6 +263,37 @@ class ComputeAgent:
                                           reason)
         await self.conductor.build_failed(m.spec, f"Build of instance {uuid} aborted: "
                                           f"{reason}", retryable, m.request_id)
+
+    # -- rebuild ----------------------------------------------------------------------------
+    async def rebuild_instance(self, m: RebuildInstance) -> None:
+        """Destroy the VM and spawn it again from the new image on the same claim."""
+        uuid, rid, event = m.instance_uuid, m.request_id, "compute_rebuild_instance"
+        instance = await self.conductor.instance_get(uuid)
+        if instance is None or instance.task_state != Task.REBUILDING:
+            return
+        await self.conductor.action_event(uuid, rid, event, "start")
+        try:
+            image = await self._image(m.image_ref)
+            await self.driver.destroy(instance)
+            instance = await self._advance(uuid, Task.REBUILD_SPAWNING, [Task.REBUILDING])
+            if instance is None:
+                return
+            await self.driver.spawn(instance, image, NetworkInfo())
+            if m.was_stopped:
+                await self.driver.power_off(instance)
+            power = await self.driver.get_power_state(instance)
+        except (VirtError, StacklingError) as exc:
+            text = exc.message if isinstance(exc, StacklingError) else str(exc)
+            log.warning("rebuild of %s failed: %s", uuid, text)
+            await self.conductor.instance_fault(uuid, f"Rebuild of instance {uuid} failed: "
+                                                      f"{text}")
+            await self.conductor.action_event(uuid, rid, event, "finish", "Error", text)
+            return
+        await self.conductor.instance_update(
+            uuid, {"vm_state": states.STOPPED if m.was_stopped else states.ACTIVE,
+                   "task_state": None, "power_state": power, "launched_at": "now"},
+            [Task.REBUILD_SPAWNING])
+        await self.conductor.action_event(uuid, rid, event, "finish", "Success")
 
     # -- delete ---------------------------------------------------------------------------
     async def terminate_instance(self, m: TerminateInstance) -> None:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from stackling.compute.api import (
     aggregates,
+    extensions,
     flavors,
     hosts,
     instance_actions,
@@ -31,7 +32,7 @@ from stackling.web.policy import PolicyEnforcer
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
            server_meta.router, instance_actions.router, servers.router, networks.router,
            hosts.router, quotas.router, server_groups.router,
-           aggregates.router]
+           aggregates.router, extensions.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

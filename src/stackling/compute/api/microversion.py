@@ -41,6 +41,7 @@ MAX_VERSION: Final = APIVersion(2, 96)
 HEADER: Final = "OpenStack-API-Version"
 LEGACY_HEADER: Final = "X-OpenStack-Nova-API-Version"
 VERSIONED_PREFIX: Final = "/v2.1"
+LEGACY_PREFIX: Final = "/v2"
 _PROJECT_SEGMENT: Final = re.compile(r"^[0-9a-fA-F]{32}$|^[0-9a-fA-F-]{36}$")
 
 
@@ -104,23 +105,30 @@ class MicroversionMiddleware:
         root = str(scope.get("root_path", "")).rstrip("/")
         path = str(scope.get("path", ""))
         local = path[len(root):] if root and path.startswith(root) else path
-        if not (local == VERSIONED_PREFIX or local.startswith(VERSIONED_PREFIX + "/")):
+        legacy = local.startswith(LEGACY_PREFIX + "/") and local != LEGACY_PREFIX + "/"
+        if legacy:  # the v2.0 API: the 2.1 API without microversions
+            local = VERSIONED_PREFIX + local[len(LEGACY_PREFIX):]
+        elif not (local == VERSIONED_PREFIX or local.startswith(VERSIONED_PREFIX + "/")):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         try:
-            asked = requested_version(headers)
+            asked = MIN_VERSION if legacy else requested_version(headers)
         except VersionError as exc:
             await _reply_error(send, exc.code, exc.message)
             return
         parts = local.split("/")  # ["", "v2.1", maybe-project, ...]
         if len(parts) > 3 and _PROJECT_SEGMENT.match(parts[2]):
             local = "/".join(parts[:2] + parts[3:])
+        if legacy or local != path[len(root):]:
             scope = dict(scope)
             scope["path"] = (root + local) if root and path.startswith(root) else local
             scope["raw_path"] = scope["path"].encode()
         scope.setdefault("state", {})["api_version"] = asked
+        if legacy:
+            await self.app(scope, receive, send)
+            return
         extra = [(HEADER.lower().encode(), f"compute {asked}".encode()),
                  (LEGACY_HEADER.lower().encode(), str(asked).encode()),
                  (b"vary", f"{HEADER}, {LEGACY_HEADER}".encode())]

@@ -11,14 +11,39 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from stackling.common.context import RequestContext
-from stackling.common.errors import BadRequest
-from stackling.compute.api.common import authorize, caller, compute, invalid, json_body
+from stackling.common.errors import BadRequest, Conflict
+from stackling.compute.api.common import (
+    allowed as allowed_rule,
+)
+from stackling.compute.api.common import (
+    authorize,
+    caller,
+    compute,
+    invalid,
+    json_body,
+    no_extra,
+    required,
+    string,
+)
 from stackling.compute.api.microversion import at_least
+from stackling.compute.api.server_body import ip_address, metadata
 from stackling.compute.api.servers import load
+from stackling.compute.api.views import server_detail
 from stackling.compute.service import actions
+from stackling.compute.service import create as creating
+from stackling.compute.service import rebuild as rebuilding
 from stackling.compute.service.instances import ServerRecord
+from stackling.compute.service.rebuild import RebuildRequest
 
 router = APIRouter(prefix="/v2.1/servers")
+
+#: Nova actions this cloud does not implement yet (a missing server still gets 404)
+NOT_YET = {"migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
+           "rescue", "unrescue", "createBackup", "changePassword", "trigger_crash_dump",
+           "resize", "confirmResize", "revertResize", "createImage", "addFixedIp",
+           "removeFixedIp", "addFloatingIp", "removeFloatingIp", "os-getVNCConsole",
+           "os-getSPICEConsole", "os-getSerialConsole", "os-getRDPConsole",
+           "os-resetNetwork", "injectNetworkInfo"}
 
 Handler = Callable[[Request, RequestContext, ServerRecord, Any], Awaitable[Response]]
 _ACTIONS: dict[str, tuple[str, Handler]] = {}
@@ -40,7 +65,10 @@ async def server_action(request: Request, server_id: str) -> Response:
     name, arg = next(iter(body.items()))
     entry = _ACTIONS.get(name)
     if entry is None:
-        raise BadRequest(f"There is no such action: {name}")
+        if name not in NOT_YET:
+            raise BadRequest(f"There is no such action: {name}")
+        await load(request, ctx, server_id)  # 404 first, as Nova would
+        raise BadRequest(f"The '{name}' action is not supported by this cloud yet.")
     rule, handler = entry
     rec = await load(request, ctx, server_id)
     authorize(request, ctx, rule, {"project_id": rec.row.project_id,
@@ -83,7 +111,7 @@ async def lock(request: Request, ctx: RequestContext, rec: ServerRecord,
                arg: Any) -> Response:
     reason = None
     if arg is not None:
-        if not isinstance(arg, dict) or not at_least(request, "2.73") or (
+        if not isinstance(arg, dict) or (arg and not at_least(request, "2.73")) or (
                 set(arg) - {"locked_reason"}):
             raise invalid("lock", arg, "Additional properties are not allowed")
         reason = arg.get("locked_reason")
@@ -118,3 +146,133 @@ async def console_output(request: Request, ctx: RequestContext, rec: ServerRecor
         raise invalid("os-getConsoleOutput", arg, "is not of type 'object'")
     output = await actions.console_output(compute(request), rec.row.uuid, length)
     return JSONResponse({"output": output})
+
+
+@action("os-resetState", "os_compute_api:os-admin-actions:reset_state")
+async def reset_state(request: Request, ctx: RequestContext, rec: ServerRecord,
+                      arg: Any) -> Response:
+    if not isinstance(arg, dict) or arg.get("state") not in ("active", "error") or (
+            set(arg) - {"state"}):
+        raise invalid("os-resetState", arg, "'state' must be one of ['active', 'error']")
+    await actions.reset_state(compute(request), ctx, rec.row.uuid, arg["state"])
+    return Response(status_code=202)
+
+
+def _group_name(arg: Any, action_name: str) -> str:
+    if not isinstance(arg, dict) or not isinstance(arg.get("name"), str) or \
+            not arg["name"].strip():
+        raise BadRequest(f"Security group name is required for {action_name}")
+    return str(arg["name"])
+
+
+@action("addSecurityGroup", "os_compute_api:os-security-groups:add")
+async def add_security_group(request: Request, ctx: RequestContext, rec: ServerRecord,
+                             arg: Any) -> Response:
+    name = _group_name(arg, "addSecurityGroup")
+    await actions.security_group(compute(request), ctx, rec.row.uuid, name, add=True)
+    return Response(status_code=202)
+
+
+@action("removeSecurityGroup", "os_compute_api:os-security-groups:remove")
+async def remove_security_group(request: Request, ctx: RequestContext, rec: ServerRecord,
+                                arg: Any) -> Response:
+    name = _group_name(arg, "removeSecurityGroup")
+    await actions.security_group(compute(request), ctx, rec.row.uuid, name, add=False)
+    return Response(status_code=202)
+
+
+async def _soft_deleted_only(request: Request, ctx: RequestContext, rec: ServerRecord,
+                             name: str) -> Response:
+    """restore / forceDelete act on SOFT_DELETED servers; this cloud deletes at once
+    (reclaim interval 0), so a live server is always in the wrong state."""
+    row = rec.row
+    raise Conflict(f"Cannot '{name}' instance {row.uuid} while it is in vm_state "
+                   f"{row.vm_state}")
+
+
+@action("restore", "os_compute_api:os-deferred-delete:restore")
+async def restore(request: Request, ctx: RequestContext, rec: ServerRecord,
+                  arg: Any) -> Response:
+    return await _soft_deleted_only(request, ctx, rec, "restore")
+
+
+@action("forceDelete", "os_compute_api:os-deferred-delete:force")
+async def force_delete(request: Request, ctx: RequestContext, rec: ServerRecord,
+                       arg: Any) -> Response:
+    return await _soft_deleted_only(request, ctx, rec, "forceDelete")
+
+
+@action("rebuild", "os_compute_api:servers:rebuild")
+async def rebuild(request: Request, ctx: RequestContext, rec: ServerRecord,
+                  arg: Any) -> Response:
+    if not isinstance(arg, dict):
+        raise invalid("rebuild", arg, "is not of type 'object'")
+    allowed = {"imageRef", "name", "adminPass", "metadata", "accessIPv4", "accessIPv6",
+               "OS-DCF:diskConfig", "preserve_ephemeral"}
+    if not at_least(request, "2.57"):
+        allowed.add("personality")
+    for version, key in (("2.19", "description"), ("2.54", "key_name"),
+                         ("2.57", "user_data"), ("2.63", "trusted_image_certificates"),
+                         ("2.90", "hostname")):
+        if at_least(request, version):
+            allowed.add(key)
+    no_extra(arg, allowed, "rebuild")
+    image_ref = required(arg, "imageRef", "rebuild")
+    if not isinstance(image_ref, str):
+        raise invalid("imageRef", image_ref, "is not of type 'string'")
+    req = RebuildRequest(image_ref=image_ref)
+    if "name" in arg:
+        req.name = string(arg, "name", min_len=1, max_len=255, name_like=True)
+    if "metadata" in arg:
+        req.metadata = metadata(arg["metadata"])
+    for key, ipv in (("accessIPv4", 4), ("accessIPv6", 6)):
+        if key in arg:
+            value = ip_address(arg, key, ipv) if arg[key] not in (None, "") else None
+            if ipv == 4:
+                req.access_ip_v4, req.set_ipv4 = value, True
+            else:
+                req.access_ip_v6, req.set_ipv6 = value, True
+    if "OS-DCF:diskConfig" in arg:
+        if arg["OS-DCF:diskConfig"] not in ("AUTO", "MANUAL"):
+            raise invalid("OS-DCF:diskConfig", arg["OS-DCF:diskConfig"],
+                          "is not one of ['AUTO', 'MANUAL']")
+        req.auto_disk_config = arg["OS-DCF:diskConfig"] == "AUTO"
+    if "description" in arg:
+        req.description = string(arg, "description", max_len=255, nullable=True)
+        req.set_description = True
+    if "key_name" in arg:
+        req.key_name = string(arg, "key_name", min_len=1, max_len=255, nullable=True)
+        req.set_key = True
+    if "user_data" in arg:
+        user_data = arg["user_data"]
+        if user_data is not None and (not isinstance(user_data, str) or
+                                      len(user_data) > 65535):
+            raise invalid("user_data", "...", "is not a base64 string")
+        req.user_data, req.set_user_data = user_data, True
+    if "hostname" in arg:
+        req.hostname = string(arg, "hostname", min_len=1, max_len=255)
+    if arg.get("trusted_image_certificates"):
+        raise invalid("trusted_image_certificates", "...",
+                      "Image certificate validation is not supported by this cloud.")
+    password = arg.get("adminPass")
+    if password is not None and not isinstance(password, str):
+        raise invalid("adminPass", "...", "is not of type 'string'")
+    svc = compute(request)
+    await rebuilding.rebuild(svc, ctx, rec.row.uuid, req)
+    fresh = await load(request, ctx, rec.row.uuid)
+    body = server_detail(
+        request, fresh, is_admin=ctx.is_admin, full=at_least(request, "2.75"),
+        extended=at_least(request, "2.75") and allowed_rule(
+            request, ctx, "os_compute_api:os-extended-server-attributes"),
+        host_status=at_least(request, "2.75") and allowed_rule(
+            request, ctx, "os_compute_api:servers:show:host_status"),
+        extra_specs=at_least(request, "2.47") and allowed_rule(
+            request, ctx, "os_compute_api:servers:show:flavor-extra-specs"),
+        server_groups=at_least(request, "2.71"), show_user_data=False,
+        keypair=at_least(request, "2.54") or at_least(request, "2.75"))
+    if svc.conf.enable_instance_password:
+        body["adminPass"] = password or creating.new_password()
+    if at_least(request, "2.57"):
+        body["user_data"] = fresh.row.user_data
+    return JSONResponse({"server": body}, status_code=202,
+                        headers={"Location": body["links"][0]["href"]})

@@ -75,8 +75,8 @@ def _fault(rec: ServerRecord, is_admin: bool) -> dict[str, Any] | None:
 
 def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
                   extended: bool, host_status: bool, extra_specs: bool, full: bool = True,
-                  server_groups: bool = False, show_user_data: bool = True
-                  ) -> dict[str, Any]:
+                  server_groups: bool = False, show_user_data: bool = True,
+                  keypair: bool | None = None) -> dict[str, Any]:
     """The server as show/detail answer it (Nova's ``ViewBuilder.show``). ``full=False``:
     the 2.1-2.74 update (and rebuild) answer, without the extension attributes;
     ``server_groups``: show (2.71+) and update/rebuild add the server's groups."""
@@ -111,11 +111,12 @@ def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
     else:
         s["OS-EXT-AZ:availability_zone"] = row.availability_zone or ""
         s["config_drive"] = row.config_drive or ""
-        s["key_name"] = row.key_name
         s["OS-SRV-USG:launched_at"] = usage_time(row.launched_at)
         s["OS-SRV-USG:terminated_at"] = usage_time(row.terminated_at)
         if row.security_groups:
             s["security_groups"] = list(row.security_groups)
+    if keypair if keypair is not None else full:
+        s["key_name"] = row.key_name
     if extended:
         s["OS-EXT-SRV-ATTR:host"] = row.host
         s["OS-EXT-SRV-ATTR:instance_name"] = instance_name(row)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from stackling.common.context import RequestContext
-from stackling.common.errors import Conflict, Forbidden, StacklingError
+from stackling.common.errors import BadRequest, Conflict, Forbidden, NotFound, StacklingError
 from stackling.compute import states
 from stackling.compute.rpcapi import (
     PauseInstance,
@@ -106,3 +106,34 @@ async def console_output(svc: ComputeService, uuid: str, length: int | None) -> 
         lines = output.splitlines(keepends=True)
         output = "".join(lines[-length:]) if length else ""
     return output
+
+
+async def reset_state(svc: ComputeService, ctx: RequestContext, uuid: str,
+                      state: str) -> None:
+    """Admins force a server's state (``active`` or ``error``), clearing its task."""
+    async with svc.store.write() as session:
+        await get_row(session, uuid)
+        await compare_and_swap(session, uuid, {
+            "vm_state": states.ACTIVE if state == "active" else states.ERROR,
+            "task_state": None})
+        await instance_actions.record(session, ctx, uuid, "resetState")
+
+
+async def security_group(svc: ComputeService, ctx: RequestContext, uuid: str, name: str,
+                         add: bool) -> None:
+    """Without a network service the groups are only recorded on the server."""
+    async with svc.store.write() as session:
+        row = await get_row(session, uuid)
+        groups = [g for g in (row.security_groups or []) if isinstance(g, dict)]
+        names = [g.get("name") for g in groups]
+        if add:
+            if name in names:
+                raise BadRequest(f"Security group {name} is already associated with the "
+                                 "instance")
+            groups.append({"name": name})
+        else:
+            if name not in names:
+                raise NotFound(f"Security group {name} not associated with the instance "
+                               f"{uuid}")
+            groups = [g for g in groups if g.get("name") != name]
+        await compare_and_swap(session, uuid, {"security_groups": groups})

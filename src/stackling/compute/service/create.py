@@ -111,7 +111,7 @@ def sanitize_hostname(name: str, default: str) -> str:
     return host or default
 
 
-def _password(length: int = 12) -> str:
+def new_password(length: int = 12) -> str:
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
@@ -121,7 +121,9 @@ def _reservation_id() -> str:
     return "r-" + "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-async def _image(svc: ComputeService, ctx: RequestContext, image_ref: str) -> Image:
+async def image_for(svc: ComputeService, ctx: RequestContext, image_ref: str,
+                    missing: str | None = None) -> Image:
+    """The image as the caller sees it, active (400 otherwise)."""
     assert svc.images is not None
     image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
     if not is_uuid(image_id):
@@ -129,13 +131,13 @@ async def _image(svc: ComputeService, ctx: RequestContext, image_ref: str) -> Im
     try:
         image = await svc.images.get(image_id, token=ctx.token)
     except NotFound as exc:
-        raise BadRequest(f"Image {image_id} could not be found.") from exc
+        raise BadRequest(missing or f"Image {image_id} could not be found.") from exc
     if image.status != "active":
         raise BadRequest(f"Image {image_id} is not active.")
     return image
 
 
-def _check_image_fits(flavor: flavors.FlavorRecord, image: Image) -> None:
+def check_image_fits(flavor: flavors.FlavorRecord, image: Image) -> None:
     if image.min_ram and flavor.memory_mb < image.min_ram:
         raise BadRequest("Flavor's memory is too small for requested image.")
     if flavor.root_gb:
@@ -219,15 +221,15 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
                       for bd in req.block_devices)
     image: Image | None = None
     if req.image_ref:
-        image = await _image(svc, ctx, req.image_ref)
-        _check_image_fits(flavor, image)
+        image = await image_for(svc, ctx, req.image_ref)
+        check_image_fits(flavor, image)
     elif not boot_volume:
         if not any(bd.boot_index == 0 for bd in req.block_devices):
             raise BadRequest("Invalid imageRef provided.")
         image_bd = next(bd for bd in req.block_devices if bd.boot_index == 0)
         if image_bd.source_type == "image" and image_bd.uuid:
-            image = await _image(svc, ctx, image_bd.uuid)
-            _check_image_fits(flavor, image)
+            image = await image_for(svc, ctx, image_bd.uuid)
+            check_image_fits(flavor, image)
     devices = _block_devices(req, image.id if image else None)
     key_data = None
     if req.key_name is not None:
@@ -249,7 +251,7 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
     project_id = ctx.project_id or ""
     admin_password = req.admin_password
     if admin_password is None and svc.conf.enable_instance_password:
-        admin_password = _password()
+        admin_password = new_password()
     reservation_id = _reservation_id()
     await quotas.ensure_lock(svc.store, project_id)
     info = flavor.info()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from stackling.common.blocking import run_blocking
@@ -69,16 +70,30 @@ def _generate() -> tuple[str, str]:
     return private, f"{public} Generated-by-Stackling"
 
 
+def _generate_x509() -> tuple[str, str]:
+    """A private key and a self-signed certificate for it (Nova's x509 keypairs)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OpenStack"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "stackling keypair")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    private = key.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return private, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 async def create(store: Store, user_id: str, name: str, public_key: str | None,
                  key_type: str, quota: int) -> KeyPairRecord:
     """Import ``public_key``, or generate a pair when it is None (the private key is
     returned once and never stored)."""
     private: str | None = None
     if public_key is None:
-        if key_type == "x509":
-            raise BadRequest("Keypair data is invalid: generating x509 keypairs is not "
-                             "supported")
-        private, public_key = await run_blocking(_generate)
+        private, public_key = await run_blocking(
+            _generate_x509 if key_type == "x509" else _generate)
     assert public_key is not None
     fp = fingerprint(public_key, key_type)
     lock_key = f"user:{user_id}"

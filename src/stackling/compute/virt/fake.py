@@ -82,8 +82,15 @@ class FakeDriver(ComputeDriver):
             raise
         vm = self.vms[instance.uuid]
         vm.power_state = states.RUNNING
-        vm.console.append(f"stackling fake guest {instance.hostname or instance.name} "
-                          f"booted from image {image.id}")
+        name = instance.hostname or instance.name
+        vm.console.extend([
+            "[    0.000000] Linux version 6.1.0 (stackling fake hypervisor)",
+            f"[    0.000000] Command line: root=/dev/vda console=ttyS0 uuid={instance.uuid}",
+            f"[    0.120000] Memory: {instance.flavor.memory_mb}MB, "
+            f"CPUs: {instance.flavor.vcpus}",
+            "[    0.310000] virtio_blk virtio1: [vda] attached",
+            f"[    0.420000] stackling fake guest {name} booted from image {image.id}",
+            f"{name} login: "])
 
     async def destroy(self, instance: InstanceInfo) -> None:
         self.vms.pop(instance.uuid, None)
