@@ -190,6 +190,33 @@ class RebuildInstance(_InstanceCast):
 
 
 @register
+class ExternalEvent(_InstanceCast):
+    """An event another service reported for the instance (``network-vif-plugged`` from
+    the network service, ``power-update``, ...). Agents wake whoever waits for it."""
+
+    NAME: ClassVar[str] = "compute.agent.external_event"
+    VERSION: ClassVar[str] = "1.0"
+    name: str
+    status: str = "completed"
+    tag: str | None = None
+
+
+@register
+class GetDiagnostics(_InstanceCast):
+    """A call: the reply is :class:`Diagnostics`."""
+
+    NAME: ClassVar[str] = "compute.agent.get_diagnostics"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class Diagnostics(Message):
+    NAME: ClassVar[str] = "compute.agent.diagnostics"
+    VERSION: ClassVar[str] = "1.0"
+    data: dict[str, Any]
+
+
+@register
 class GetConsoleOutput(_InstanceCast):
     """A call: the reply is :class:`ConsoleOutput`."""
 
@@ -361,6 +388,12 @@ class ComputeAgentAPI:
 
     async def cast(self, host: str, message: _InstanceCast) -> None:
         await self.bus.cast(compute_topic(host), message)
+
+    async def get_diagnostics(self, host: str, instance_uuid: str,
+                              timeout: float = 30.0) -> dict[str, Any]:  # noqa: ASYNC109
+        reply = await self.bus.call(compute_topic(host), GetDiagnostics(
+            instance_uuid=instance_uuid), timeout, returns=Diagnostics)
+        return dict(reply.data)
 
     async def get_console_output(self, host: str, instance_uuid: str, length: int | None,
                                  timeout: float = 30.0) -> str:  # noqa: ASYNC109

@@ -32,8 +32,11 @@ from stackling.compute.rpcapi import (
     BuildAndRunInstance,
     ConductorAPI,
     ConsoleOutput,
+    Diagnostics,
+    ExternalEvent,
     FlavorInfo,
     GetConsoleOutput,
+    GetDiagnostics,
     HostResources,
     InstanceInfo,
     PauseInstance,
@@ -107,6 +110,7 @@ class ComputeAgent:
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._waiters: dict[tuple[str, str, str | None], asyncio.Future[str]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -179,6 +183,11 @@ class ComputeAgent:
             return None
         if isinstance(message, GetConsoleOutput):
             return await self.console_output(message)
+        if isinstance(message, GetDiagnostics):
+            return await self.diagnostics(message)
+        if isinstance(message, ExternalEvent):
+            await self.external_event(message)
+            return None
         action = POWER_ACTIONS.get(type(message))
         if action is not None:
             assert isinstance(message, (StopInstance, StartInstance, PauseInstance,
@@ -346,6 +355,37 @@ class ComputeAgent:
             return ConsoleOutput(output=await self.driver.get_console_output(instance))
         except InstanceNotFound as exc:
             raise NotFound(str(exc)) from exc
+
+    async def diagnostics(self, m: GetDiagnostics) -> Diagnostics:
+        instance = await self.conductor.instance_get(m.instance_uuid)
+        if instance is None:
+            raise NotFound(f"Instance {m.instance_uuid} could not be found.")
+        try:
+            return Diagnostics(data=await self.driver.get_diagnostics(instance))
+        except InstanceNotFound as exc:
+            raise NotFound(str(exc)) from exc
+
+    # -- events from other services (network-vif-plugged, ...) ----------------------------
+    def expect_event(self, uuid: str, name: str, tag: str | None = None
+                     ) -> asyncio.Future[str]:
+        """Register interest before triggering what sends the event (e.g. plugging a
+        port); await the future (with a timeout) for its status."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters[(uuid, name, tag)] = future
+        return future
+
+    async def external_event(self, m: ExternalEvent) -> None:
+        future = self._waiters.pop((m.instance_uuid, m.name, m.tag), None)
+        if future is not None and not future.done():
+            future.set_result(m.status)
+            return
+        if m.name == "power-update":
+            instance = await self.conductor.instance_get(m.instance_uuid)
+            if instance is not None:
+                power = await self.driver.get_power_state(instance)
+                await self.conductor.instance_update(m.instance_uuid, {"power_state": power})
+            return
+        log.debug("event %s for %s with nobody waiting", m.name, m.instance_uuid)
 
     # -- restart: reconcile -----------------------------------------------------------------
     async def reconcile(self) -> None:

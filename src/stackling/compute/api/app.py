@@ -8,17 +8,20 @@ from fastapi import FastAPI
 
 from stackling.compute.api import (
     aggregates,
+    events,
     extensions,
     flavors,
     hosts,
     instance_actions,
     keypairs,
     networks,
+    os_hosts,
     quotas,
     server_actions,
     server_groups,
     server_meta,
     servers,
+    usage,
     versions,
 )
 from stackling.compute.api.microversion import MicroversionMiddleware
@@ -32,7 +35,8 @@ from stackling.web.policy import PolicyEnforcer
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
            server_meta.router, instance_actions.router, servers.router, networks.router,
            hosts.router, quotas.router, server_groups.router,
-           aggregates.router, extensions.router]
+           aggregates.router, extensions.router,
+           os_hosts.router, usage.router, events.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

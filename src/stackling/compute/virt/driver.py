@@ -144,3 +144,14 @@ class ComputeDriver(ABC):
     @abstractmethod
     async def get_console_output(self, instance: InstanceInfo) -> str:
         """The guest's serial console log so far (may be empty)."""
+
+    async def get_diagnostics(self, instance: InstanceInfo) -> dict[str, Any]:
+        """Nova's standard diagnostics (2.48 shape): state, driver, cpu/nic/disk details.
+        The default says only what every driver knows."""
+        state = await self.get_power_state(instance)
+        names = {1: "running", 3: "paused", 4: "shutdown", 6: "crashed", 7: "suspended"}
+        return {"state": names.get(state, "pending"), "driver": type(self).__name__,
+                "hypervisor": None, "hypervisor_os": None, "uptime": None,
+                "config_drive": False, "num_cpus": instance.flavor.vcpus, "num_nics": 0,
+                "num_disks": 0, "cpu_details": [], "nic_details": [], "disk_details": [],
+                "memory_details": {"maximum": instance.flavor.memory_mb, "used": 0}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from stackling.compute import states
 from stackling.compute.rpcapi import InstanceInfo
@@ -134,6 +135,22 @@ class FakeDriver(ComputeDriver):
 
     async def resume(self, instance: InstanceInfo) -> None:
         self._transition(instance, {states.POWER_SUSPENDED}, states.RUNNING, "resume")
+
+    async def get_diagnostics(self, instance: InstanceInfo) -> dict[str, Any]:
+        data = await super().get_diagnostics(instance)
+        data.update({"driver": "fake", "hypervisor": "fake", "hypervisor_os": "fake-os",
+                     "uptime": 46664, "num_nics": 1, "num_disks": 1,
+                     "cpu_details": [{"id": i, "time": 17300000000, "utilisation": 15}
+                                     for i in range(instance.flavor.vcpus)],
+                     "nic_details": [{"mac_address": "00:00:00:00:00:00", "rx_octets": 2070139,
+                                      "rx_errors": 0, "rx_drop": 0, "rx_packets": 26701,
+                                      "rx_rate": None, "tx_octets": 140208, "tx_errors": 0,
+                                      "tx_drop": 0, "tx_packets": 662, "tx_rate": None}],
+                     "disk_details": [{"read_bytes": 262144, "read_requests": 112,
+                                       "write_bytes": 5778432, "write_requests": 488,
+                                       "errors_count": 1}],
+                     "memory_details": {"maximum": instance.flavor.memory_mb, "used": 0}})
+        return data
 
     async def get_console_output(self, instance: InstanceInfo) -> str:
         return "\n".join(self._vm(instance).console) + "\n"
