@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from stackling.clients.session import ServiceSession
-from stackling.common.errors import NotFound, ServiceUnavailable, StacklingError
+from stackling.common.errors import Forbidden, NotFound, ServiceUnavailable, StacklingError
 
 # the fields of a Glance image that are not custom properties
 _CORE = {"id", "name", "status", "visibility", "protected", "checksum", "os_hash_algo",
@@ -40,6 +40,8 @@ class Image:
     min_disk: int = 0
     disk_format: str | None = None
     container_format: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -50,6 +52,7 @@ class Image:
                    min_ram=int(body.get("min_ram") or 0), min_disk=int(body.get("min_disk") or 0),
                    disk_format=body.get("disk_format"),
                    container_format=body.get("container_format"),
+                   created_at=body.get("created_at"), updated_at=body.get("updated_at"),
                    properties={k: v for k, v in body.items() if k not in _CORE})
 
 
@@ -75,8 +78,9 @@ class ImageClient:
         url = f"{await self._root()}{path}"
         try:
             if token is not None:  # the end user's own token: their view of the images
-                return await self.session.client.request(
-                    method, url, headers={"X-Auth-Token": token}, **kwargs)
+                headers = {**dict(kwargs.pop("headers", None) or {}), "X-Auth-Token": token}
+                return await self.session.client.request(method, url, headers=headers,
+                                                         **kwargs)
             return await self.session.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise ImageServiceUnavailable("The image service cannot be reached.") from exc
@@ -93,6 +97,48 @@ class ImageClient:
                 f"{image_id}.")
         return Image.from_glance(response.json())
 
+    async def list_images(self, *, token: str | None = None,
+                   filters: dict[str, str] | None = None, page: int = 200) -> list[Image]:
+        """Every image matching the Glance ``filters`` (following ``next`` links)."""
+        images: list[Image] = []
+        params: dict[str, str] = {**(filters or {}), "limit": str(page)}
+        while True:
+            response = await self._send("GET", "/v2/images", token, params=params)
+            if response.status_code != 200:
+                raise ImageServiceUnavailable(
+                    f"The image service answered HTTP {response.status_code} to a list.")
+            body = response.json()
+            images.extend(Image.from_glance(i) for i in body.get("images", []))
+            if not body.get("next") or not body.get("images"):
+                return images
+            params = {**params, "marker": str(body["images"][-1]["id"])}
+
+    async def update_properties(self, image_id: str, *, token: str | None = None,
+                                set_: dict[str, str] | None = None,
+                                remove: list[str] | None = None) -> Image:
+        """Add/replace and remove custom properties (a JSON patch)."""
+        current = await self.get(image_id, token=token)
+        ops: list[dict[str, Any]] = []
+        for key, value in (set_ or {}).items():
+            op = "replace" if key in current.properties else "add"
+            ops.append({"op": op, "path": f"/{key}", "value": value})
+        for key in remove or []:
+            if key in current.properties:
+                ops.append({"op": "remove", "path": f"/{key}"})
+        if not ops:
+            return current
+        response = await self._send(
+            "PATCH", f"/v2/images/{image_id}", token, json=ops,
+            headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+        if response.status_code == 404:
+            raise ImageNotFound(f"Image {image_id} could not be found.")
+        if response.status_code == 403:
+            raise Forbidden("You are not allowed to change this image.")
+        if response.status_code != 200:
+            raise ImageServiceUnavailable(
+                f"The image service refused the update (HTTP {response.status_code}).")
+        return Image.from_glance(response.json())
+
     async def create(self, body: dict[str, Any]) -> Image:
         response = await self._send("POST", "/v2/images", json=body)
         if response.status_code != 201:
@@ -107,8 +153,12 @@ class ImageClient:
             raise ImageServiceUnavailable(
                 f"The image service refused the image data (HTTP {response.status_code}).")
 
-    async def delete(self, image_id: str) -> None:
-        response = await self._send("DELETE", f"/v2/images/{image_id}")
+    async def delete(self, image_id: str, *, token: str | None = None) -> None:
+        response = await self._send("DELETE", f"/v2/images/{image_id}", token)
+        if response.status_code == 404 and token is not None:
+            raise ImageNotFound(f"Image {image_id} could not be found.")
+        if response.status_code == 403:
+            raise Forbidden("You are not allowed to delete this image.")
         if response.status_code not in (204, 404):
             raise ImageServiceUnavailable(
                 f"The image service refused to delete image {image_id} "

@@ -70,7 +70,34 @@ class FakeImages(Component):
                 return JSONResponse({"message": "not found"}, status_code=404)
             return JSONResponse(image)
 
-        return Starlette(routes=[Route("/v2/images/{image_id}", show)])
+        async def listing(request: Request) -> JSONResponse:
+            ctx = await self.validator.validate_context(
+                request.headers.get("x-auth-token", ""), "")
+            found = [i for i in self.images.values()
+                     if (i["visibility"] != "private" or ctx.is_admin) and all(
+                         str(i.get(k)) == v for k, v in request.query_params.items()
+                         if k not in ("limit", "marker"))]
+            return JSONResponse({"images": found})
+
+        async def change(request: Request) -> JSONResponse:
+            image = self.images.get(request.path_params["image_id"])
+            if image is None:
+                return JSONResponse({"message": "not found"}, status_code=404)
+            if request.method == "DELETE":
+                del self.images[image["id"]]
+                return JSONResponse(None, status_code=204)
+            for op in await request.json():
+                key = op["path"].lstrip("/")
+                if op["op"] == "remove":
+                    image.pop(key, None)
+                else:
+                    image[key] = op["value"]
+            return JSONResponse(image)
+
+        return Starlette(routes=[
+            Route("/v2/images", listing),
+            Route("/v2/images/{image_id}", show, methods=["GET"]),
+            Route("/v2/images/{image_id}", change, methods=["PATCH", "DELETE"])])
 
     async def health(self) -> str:
         return "ok"

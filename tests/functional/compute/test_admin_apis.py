@@ -75,3 +75,26 @@ async def test_misc_admin(compute_cloud: ComputeCloud) -> None:
     assert r.status_code == 404
     r = await compute_cloud.request("GET", "/extensions/os-consoles", user="demo")
     assert r.json()["extension"]["alias"] == "os-consoles"
+
+
+async def test_image_proxy(compute_cloud: ComputeCloud) -> None:
+    r = await compute_cloud.request("GET", "/images/detail", user="demo")
+    images = {i["name"]: i for i in r.json()["images"]}
+    assert "secret" not in images  # private to another project
+    assert images["cirros"]["status"] == "ACTIVE" and images["cirros"]["progress"] == 100
+    assert images["empty"]["status"] == "SAVING"
+    assert images["cirros"]["metadata"] == {"os_distro": "cirros"}
+    image_id = images["cirros"]["id"]
+    r = await compute_cloud.request("GET", "/images", user="demo", params={"limit": 1})
+    assert len(r.json()["images"]) == 1 and "images_links" in r.json()
+    r = await compute_cloud.request("POST", f"/images/{image_id}/metadata",
+                                    json={"metadata": {"k": "v"}})
+    assert r.json()["metadata"] == {"os_distro": "cirros", "k": "v"}
+    r = await compute_cloud.request("GET", f"/images/{image_id}/metadata/k")
+    assert r.json() == {"meta": {"k": "v"}}
+    r = await compute_cloud.request("DELETE", f"/images/{image_id}/metadata/k")
+    assert r.status_code == 204
+    r = await compute_cloud.request("GET", f"/images/{image_id}", version="2.36")
+    assert r.status_code == 404
+    r = await compute_cloud.request("GET", f"/images/{image_id}")
+    assert r.json()["image"]["id"] == image_id

@@ -12,6 +12,7 @@ from stackling.compute.api import (
     extensions,
     flavors,
     hosts,
+    images,
     instance_actions,
     keypairs,
     networks,
@@ -36,7 +37,7 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            server_meta.router, instance_actions.router, servers.router, networks.router,
            hosts.router, quotas.router, server_groups.router,
            aggregates.router, extensions.router,
-           os_hosts.router, usage.router, events.router]
+           os_hosts.router, usage.router, events.router, images.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,
