@@ -1,6 +1,6 @@
 """Image data: upload (``PUT /file``), staging (``PUT /stage``) and download, streamed.
 
-An upload never holds the image in memory: chunks are gathered into 4 MiB batches (lists
+An upload never holds the image in memory: chunks are gathered into 2 MiB batches (lists
 of the received chunks, not copied); while the next batch arrives, the previous one is hashed
 (md5 and sha512, each in a worker thread) and written to the store (a third), so receiving,
 hashing and writing overlap. The format
@@ -16,6 +16,8 @@ gets its data removed and the uploader a 410.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,8 +39,9 @@ from stackling.image.service.records import ImageRecord, cas, load
 from stackling.image.stores import Store, StoreFull, StoreWriter
 
 LOG = logging.getLogger(__name__)
-BATCH: Final = 4 << 20
+BATCH: Final = 2 << 20
 CLAIM_STEP: Final = 64 << 20
+TRIM_AFTER: Final = 64 << 20
 HASH_ALGO: Final = "sha512"
 
 
@@ -111,7 +114,29 @@ async def pump(chunks: AsyncIterator[bytes], writer: StoreWriter,
         if pending is not None and not pending.done():
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
+        batch = []
+        if size > TRIM_AFTER:
+            await run_blocking(release_memory)
     return Received(size, md5.hexdigest(), sha.hexdigest(), inspection)
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        func: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or
+                                                 "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return func
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_memory() -> None:
+    """Give the heap memory a big transfer freed back to the system (glibc keeps freed
+    small blocks otherwise, and the process grows a little with every upload)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 class Claim:
