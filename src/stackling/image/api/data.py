@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Scope
 
+from stackling.common.blocking import run_blocking
 from stackling.common.errors import BadRequest, Forbidden, NotFound, StacklingError
 from stackling.image.api.common import (
     caller,
@@ -27,6 +28,7 @@ from stackling.image.api.common import (
     service,
 )
 from stackling.image.service import data, tasks
+from stackling.image.stores.base import Chunk
 
 router = APIRouter()
 LOG = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def _declared_size(request: Request) -> int | None:
     return size or None
 
 
-async def _drain(body: AsyncIterator[bytes]) -> None:
+async def _drain(body: AsyncIterator[Chunk]) -> None:
     seen = 0
     try:
         async for chunk in body:
@@ -160,8 +162,17 @@ async def download(request: Request, image_id: str) -> Response:
         headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{size}"
     if record.checksum:
         headers["Content-MD5"] = record.checksum
-    return StreamingResponse(chunks, status_code=status, headers=headers,
+    return StreamingResponse(_then_trim(chunks, length), status_code=status, headers=headers,
                              media_type="application/octet-stream")
+
+
+async def _then_trim(chunks: AsyncIterator[Chunk], length: int) -> AsyncIterator[Chunk]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        if length > data.TRIM_AFTER:
+            await run_blocking(data.release_memory)
 
 
 @router.post("/v2/images/{image_id}/import")

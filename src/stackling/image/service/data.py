@@ -37,6 +37,7 @@ from stackling.image.service.glance import ImageService
 from stackling.image.service.images import transition_error
 from stackling.image.service.records import ImageRecord, cas, load
 from stackling.image.stores import Store, StoreFull, StoreWriter
+from stackling.image.stores.base import Chunk
 
 LOG = logging.getLogger(__name__)
 BATCH: Final = 2 << 20
@@ -57,12 +58,12 @@ class Received:
     inspection: Inspection | None
 
 
-def _hash_all(hasher: Any, chunks: list[bytes]) -> None:
+def _hash_all(hasher: Any, chunks: list[Chunk]) -> None:
     for chunk in chunks:
         hasher.update(chunk)
 
 
-async def pump(chunks: AsyncIterator[bytes], writer: StoreWriter,
+async def pump(chunks: AsyncIterator[Chunk], writer: StoreWriter,
                inspector: FormatInspector | None, limit: int,
                on_size: Callable[[int], Awaitable[None]] | None = None) -> Received:
     """Stream ``chunks`` into ``writer``, hashing and inspecting on the way. Raises
@@ -74,12 +75,12 @@ async def pump(chunks: AsyncIterator[bytes], writer: StoreWriter,
     batch is being received."""
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha512()
-    batch: list[bytes] = []
+    batch: list[Chunk] = []
     batched = 0
     size = 0
     pending: asyncio.Future[Any] | None = None
 
-    async def flush(data: list[bytes]) -> None:
+    async def flush(data: list[Chunk]) -> None:
         await asyncio.gather(run_blocking(_hash_all, md5, data),
                              run_blocking(_hash_all, sha, data), writer.write(data))
 
@@ -95,7 +96,7 @@ async def pump(chunks: AsyncIterator[bytes], writer: StoreWriter,
                 inspector.feed(chunk)
             if on_size is not None:
                 await on_size(size)
-            batch.append(chunk if isinstance(chunk, bytes) else bytes(chunk))
+            batch.append(chunk)
             batched += len(chunk)
             if batched >= BATCH:
                 if pending is not None:
@@ -232,7 +233,7 @@ def _store_failure(exc: Exception) -> Exception:
     return exc
 
 
-async def upload(svc: ImageService, record: ImageRecord, chunks: AsyncIterator[bytes],
+async def upload(svc: ImageService, record: ImageRecord, chunks: AsyncIterator[Chunk],
                  declared_size: int | None) -> None:
     """``PUT /v2/images/{id}/file``: queued -> saving -> active."""
     if record.status != "queued":
@@ -276,7 +277,7 @@ async def _finish(svc: ImageService, record: ImageRecord, store: Store, location
                    "been deleted during the upload, cleaning up the chunks uploaded.")
 
 
-async def stage(svc: ImageService, record: ImageRecord, chunks: AsyncIterator[bytes],
+async def stage(svc: ImageService, record: ImageRecord, chunks: AsyncIterator[Chunk],
                 declared_size: int | None) -> None:
     """``PUT /v2/images/{id}/stage``: queued -> uploading, data in the staging store."""
     if record.status != "queued":
@@ -305,13 +306,13 @@ async def stage(svc: ImageService, record: ImageRecord, chunks: AsyncIterator[by
 
 
 async def open_data(svc: ImageService, record: ImageRecord, offset: int = 0,
-                    length: int | None = None) -> AsyncIterator[bytes] | None:
+                    length: int | None = None) -> AsyncIterator[Chunk] | None:
     """The image's bytes, or None when it has none (Glance answers 204)."""
     if not record.location or record.store not in svc.stores:
         return None
     return await svc.stores[record.store].read(record.location, offset, length)
 
 
-async def read_staged(svc: ImageService, record: ImageRecord) -> AsyncIterator[bytes]:
+async def read_staged(svc: ImageService, record: ImageRecord) -> AsyncIterator[Chunk]:
     assert record.staged is not None
     return await svc.staging.read(record.staged)

@@ -14,12 +14,13 @@ from stackling.image.models import Image
 from stackling.image.service import data, images
 from stackling.image.service.glance import ImageService
 from stackling.image.service.records import ImageRecord, load, load_many
+from stackling.image.stores.base import Chunk
 
 SYSTEM = RequestContext(request_id="stackling-image-register", roles=("admin",))
 
 
 async def register_image(svc: ImageService, *, name: str, disk_format: str,
-                         container_format: str, chunks: AsyncIterator[bytes],
+                         container_format: str, chunks: AsyncIterator[Chunk],
                          size: int | None = None, owner: str | None = None,
                          visibility: str = "public", properties: dict[str, Any] | None = None,
                          tags: list[str] | None = None, min_disk: int = 0, min_ram: int = 0

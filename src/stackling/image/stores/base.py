@@ -27,6 +27,9 @@ from typing import Any
 
 CHUNK_SIZE = 1 << 20
 
+# what reads yield: bytes, or a memoryview of a buffer the reader allocated (no extra copy)
+Chunk = bytes | memoryview
+
 
 class StoreError(Exception):
     """A backend failure (I/O error, unreachable object store)."""
@@ -44,7 +47,7 @@ class StoreWriter(ABC):
     """One object being written, in order, by one task."""
 
     @abstractmethod
-    async def write(self, chunks: Sequence[bytes]) -> None:
+    async def write(self, chunks: Sequence[Chunk]) -> None:
         """Append ``chunks``, in order (a batch: writing several at once saves copies and
         system calls). Raises StoreFull / StoreError (then abort)."""
 
@@ -74,7 +77,7 @@ class Store(ABC):
 
     @abstractmethod
     async def read(self, location: str, offset: int = 0, length: int | None = None,
-                   chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+                   chunk_size: int = CHUNK_SIZE) -> AsyncIterator[Chunk]:
         """Open ``location`` (StoreNotFound now if it holds nothing) and return its bytes
         from ``offset``, ``length`` of them (None: to the end), in chunks of at most
         ``chunk_size``. Close the iterator (``aclose``) if you stop early."""

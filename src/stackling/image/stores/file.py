@@ -22,6 +22,7 @@ from urllib.parse import unquote
 from stackling.common.blocking import run_blocking
 from stackling.image.stores.base import (
     CHUNK_SIZE,
+    Chunk,
     Store,
     StoreError,
     StoreFull,
@@ -91,7 +92,7 @@ class _FileWriter(StoreWriter):
                               0o600)
         return self.fd
 
-    def write_now(self, chunks: Sequence[bytes]) -> None:
+    def write_now(self, chunks: Sequence[Chunk]) -> None:
         """The blocking write (callers already in a worker thread may use it directly)."""
         fd = self._open()
         pending = [memoryview(c) for c in chunks if c]
@@ -109,7 +110,7 @@ class _FileWriter(StoreWriter):
             _start_writeback(fd, self.flushed, self.written - self.flushed)
             self.flushed = self.written
 
-    async def write(self, chunks: Sequence[bytes]) -> None:
+    async def write(self, chunks: Sequence[Chunk]) -> None:
         if self.done:
             raise StoreError("write after commit or abort")
         try:
@@ -187,7 +188,7 @@ class FileStore(Store):
         return self.root / name
 
     async def read(self, location: str, offset: int = 0, length: int | None = None,
-                   chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+                   chunk_size: int = CHUNK_SIZE) -> AsyncIterator[Chunk]:
         path = self.path(location)
         try:
             fh = await run_blocking(open, path, "rb", buffering=0)
@@ -198,25 +199,25 @@ class FileStore(Store):
         return self._chunks(fh, offset, length, chunk_size)
 
     async def _chunks(self, fh: Any, offset: int, length: int | None, chunk_size: int
-                      ) -> AsyncIterator[bytes]:
-        def read(n: int) -> bytes:
-            return bytes(fh.read(n))
-
+                      ) -> AsyncIterator[Chunk]:
+        # Buffers are allocated here, in the event loop's thread, and only filled by the
+        # worker thread: memory a worker allocates lands in its own malloc arena, which
+        # the process keeps long after the download.
         try:
             if offset:
                 await run_blocking(fh.seek, offset)
             left = length
             while left is None or left > 0:
-                want = chunk_size if left is None else min(chunk_size, left)
+                buf = bytearray(chunk_size if left is None else min(chunk_size, left))
                 try:
-                    data = await run_blocking(read, want)
+                    got = await run_blocking(fh.readinto, buf)
                 except OSError as exc:
                     raise _store_error(exc, "read image data") from exc
-                if not data:
+                if not got:
                     return
                 if left is not None:
-                    left -= len(data)
-                yield data
+                    left -= got
+                yield memoryview(buf)[:got]
         finally:
             fh.close()
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from stackling.image.stores.base import (
     CHUNK_SIZE,
+    Chunk,
     Store,
     StoreError,
     StoreFull,
@@ -22,7 +23,7 @@ class _MemoryWriter(StoreWriter):
         self.done = False
         store.partial += 1
 
-    async def write(self, chunks: Sequence[bytes]) -> None:
+    async def write(self, chunks: Sequence[Chunk]) -> None:
         if self.done:
             raise StoreError("write after commit or abort")
         size = sum(len(c) for c in chunks)
@@ -66,7 +67,7 @@ class MemoryStore(Store):
         return _MemoryWriter(self, key)
 
     async def read(self, location: str, offset: int = 0, length: int | None = None,
-                   chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+                   chunk_size: int = CHUNK_SIZE) -> AsyncIterator[Chunk]:
         if location not in self.objects:
             raise StoreNotFound(f"no image data at {location}")
         data = self.objects[location]
@@ -75,7 +76,7 @@ class MemoryStore(Store):
 
     @staticmethod
     async def _chunks(data: bytes, start: int, end: int, chunk_size: int
-                      ) -> AsyncIterator[bytes]:
+                      ) -> AsyncIterator[Chunk]:
         for pos in range(start, end, chunk_size):
             yield data[pos:min(end, pos + chunk_size)]
 
