@@ -56,14 +56,17 @@ class ComputeComponent(Component):
         scheduler = Scheduler(svc, runtime.bus, host)
         await scheduler.start()
         runtime.stack.push_async_callback(scheduler.stop)
-        driver = FakeDriver(host, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
-                            local_gb=conf.fake_local_gb, spawn_delay=conf.fake_spawn_delay)
-        agent = ComputeAgent(host, runtime.bus, driver, images,
-                             heartbeat_interval=conf.heartbeat_interval,
-                             call_timeout=config.bus.call_timeout)
-        await agent.start()
-        runtime.stack.push_async_callback(agent.stop)
-        self.agents.append(agent)
+        names = [host] if conf.fake_hosts == 1 else [
+            f"{host}-{i:04d}" for i in range(1, conf.fake_hosts + 1)]
+        for name in names:
+            driver = FakeDriver(name, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
+                                local_gb=conf.fake_local_gb, spawn_delay=conf.fake_spawn_delay)
+            agent = ComputeAgent(name, runtime.bus, driver, images,
+                                 heartbeat_interval=conf.heartbeat_interval,
+                                 call_timeout=config.bus.call_timeout)
+            await agent.start()
+            runtime.stack.push_async_callback(agent.stop)
+            self.agents.append(agent)
         return create_app(svc, runtime.validator, conf.policy_file or config.policy_file)
 
     async def health(self) -> str:

@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--virt", choices=["qemu", "fake"], default=None)
     up.add_argument("--dataplane", choices=["linuxbridge", "noop"], default=None)
 
+    sim = sub.add_parser("sim", help="the all-in-one cloud with N simulated compute hosts "
+                                     "(fake hypervisors) for scale tests")
+    _common(sim)
+    sim.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=None, help="listen port (default 8780)")
+    sim.add_argument("--hosts", type=int, default=100, help="simulated hosts (default 100)")
+
     serve = sub.add_parser("serve", help="run one service's API (split deployment)")
     _common(serve)
     serve.add_argument("service", choices=["identity"])
@@ -74,6 +81,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for name in ("virt", "dataplane"):
         if getattr(args, name, None):
             overrides[name] = getattr(args, name)
+    if getattr(args, "hosts", None):
+        overrides["virt"] = "fake"
+        # N agents heartbeat through one conductor: spread the load
+        interval = max(10.0, args.hosts / 20)
+        overrides["compute"] = {"fake_hosts": args.hosts, "host": "sim",
+                                "heartbeat_interval": interval,
+                                "service_down_time": interval * 6}
     env = dict(os.environ)
     path = args.config
     if path is None:
@@ -91,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a config error is the user's to fix: say it plainly
         print(f"stackling: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    if args.command == "up":
+    if args.command in ("up", "sim"):
         from stackling.cli.up import run_up
 
         return asyncio.run(run_up(config))

@@ -180,6 +180,9 @@ class ComputeConfig(_Section):
     fake_memory_mb: int = Field(default=65536, ge=1)
     fake_local_gb: int = Field(default=1024, ge=1)
     fake_spawn_delay: float = Field(default=0.0, ge=0)
+    # how many fake hypervisors this process runs (``stackling sim --hosts N``); with more
+    # than one they are named <host>-0001, <host>-0002, ...
+    fake_hosts: int = Field(default=1, ge=1, le=100000)
     # return a generated adminPass from server create / rebuild (Nova's default)
     enable_instance_password: bool = True
     # create m1.tiny ... m1.xlarge on first start

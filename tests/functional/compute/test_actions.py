@@ -80,6 +80,9 @@ async def test_console_output(compute_cloud: ComputeCloud) -> None:
     assert r.status_code == 200
     assert "booted from image" in r.json()["output"]
     r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"os-getConsoleOutput": {"length": 3}})
+    assert len(r.json()["output"].split("\n")) == 3  # Nova's tail
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
                                     json={"os-getConsoleOutput": {"length": 0}})
     assert r.json()["output"] == ""
 

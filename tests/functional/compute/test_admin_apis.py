@@ -35,7 +35,7 @@ async def test_diagnostics(compute_cloud: ComputeCloud) -> None:
     r = await compute_cloud.request("GET", f"/servers/{sid}/diagnostics")
     assert r.json()["cpu0_time"] and r.json()["memory"] == 512 * 1024
     r = await compute_cloud.request("GET", f"/servers/{sid}/diagnostics", version="2.48")
-    assert r.json()["state"] == "running" and r.json()["driver"] == "fake"
+    assert r.json()["state"] == "running" and r.json()["driver"] == "libvirt"
     r = await compute_cloud.request("GET", f"/servers/{sid}/diagnostics", user="demo")
     assert r.status_code == 404  # not the demo project's server
 

@@ -352,9 +352,12 @@ class ComputeAgent:
         if instance is None:
             raise NotFound(f"Instance {m.instance_uuid} could not be found.")
         try:
-            return ConsoleOutput(output=await self.driver.get_console_output(instance))
+            output = await self.driver.get_console_output(instance)
         except InstanceNotFound as exc:
             raise NotFound(str(exc)) from exc
+        if m.length is not None:  # the last ``length`` lines, as Nova's _tail_log
+            output = "\n".join(output.split("\n")[-m.length:]) if m.length > 0 else ""
+        return ConsoleOutput(output=output)
 
     async def diagnostics(self, m: GetDiagnostics) -> Diagnostics:
         instance = await self.conductor.instance_get(m.instance_uuid)

@@ -101,11 +101,7 @@ async def console_output(svc: ComputeService, uuid: str, length: int | None) -> 
         row = await get_row(session, uuid)
     if row.host is None or row.vm_state == states.BUILDING:
         raise Conflict(f"Instance {uuid} is not ready")
-    output = await svc.agents.get_console_output(row.host, uuid, length)
-    if length is not None and length >= 0:
-        lines = output.splitlines(keepends=True)
-        output = "".join(lines[-length:]) if length else ""
-    return output
+    return await svc.agents.get_console_output(row.host, uuid, length)
 
 
 async def reset_state(svc: ComputeService, ctx: RequestContext, uuid: str,

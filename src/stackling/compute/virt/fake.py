@@ -138,7 +138,8 @@ class FakeDriver(ComputeDriver):
 
     async def get_diagnostics(self, instance: InstanceInfo) -> dict[str, Any]:
         data = await super().get_diagnostics(instance)
-        data.update({"driver": "fake", "hypervisor": "fake", "hypervisor_os": "fake-os",
+        # Tempest's 2.48 schema knows real drivers only; Nova's own fake says libvirt too
+        data.update({"driver": "libvirt", "hypervisor": "kvm", "hypervisor_os": "fake-os",
                      "uptime": 46664, "num_nics": 1, "num_disks": 1,
                      "cpu_details": [{"id": i, "time": 17300000000, "utilisation": 15}
                                      for i in range(instance.flavor.vcpus)],
@@ -153,4 +154,4 @@ class FakeDriver(ComputeDriver):
         return data
 
     async def get_console_output(self, instance: InstanceInfo) -> str:
-        return "\n".join(self._vm(instance).console) + "\n"
+        return "\n".join(self._vm(instance).console)
