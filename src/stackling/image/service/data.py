@@ -1,9 +1,9 @@
 """Image data: upload (``PUT /file``), staging (``PUT /stage``) and download, streamed.
 
 An upload never holds the image in memory: chunks are gathered into 2 MiB batches (lists
-of the received chunks, not copied); while the next batch arrives, the previous one is hashed
+of the received chunks, not copied); while the next batches arrive, earlier ones are hashed
 (md5 and sha512, each in a worker thread) and written to the store (a third), so receiving,
-hashing and writing overlap. The format
+hashing and writing overlap (at most 3 batches in flight). The format
 inspector sees every chunk as it arrives and stops a bad upload after its first MiB.
 
 Failure semantics: whatever goes wrong (bad data, quota, size cap, client gone, store error,
@@ -16,8 +16,10 @@ gets its data removed and the uploader a 410.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +43,7 @@ from stackling.image.stores.base import Chunk
 
 LOG = logging.getLogger(__name__)
 BATCH: Final = 2 << 20
+DEPTH: Final = 3
 CLAIM_STEP: Final = 64 << 20
 TRIM_AFTER: Final = 64 << 20
 HASH_ALGO: Final = "sha512"
@@ -71,18 +74,31 @@ async def pump(chunks: AsyncIterator[Chunk], writer: StoreWriter,
     aborts the writer on any exception.
 
     Chunks are never copied: a batch (a list of the received chunks, about ``BATCH`` bytes)
-    goes at once to three worker threads (md5, sha512, the store's write) while the next
-    batch is being received."""
+    goes to three lanes (md5, sha512, the store's write), each a chain of worker-thread
+    calls that keeps the batches in order. Up to ``DEPTH`` batches are in flight, so the
+    event loop keeps receiving while the threads work."""
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha512()
+    lanes: list[asyncio.Future[Any] | None] = [None, None, None]
+    in_flight: collections.deque[asyncio.Future[Any]] = collections.deque()
     batch: list[Chunk] = []
     batched = 0
     size = 0
-    pending: asyncio.Future[Any] | None = None
 
-    async def flush(data: list[Chunk]) -> None:
-        await asyncio.gather(run_blocking(_hash_all, md5, data),
-                             run_blocking(_hash_all, sha, data), writer.write(data))
+    async def after(prev: asyncio.Future[Any] | None,
+                    work: Callable[[], Awaitable[Any]]) -> None:
+        if prev is not None:
+            await prev
+        await work()
+
+    def dispatch(data: list[Chunk]) -> None:
+        works: list[Callable[[], Awaitable[Any]]] = [
+            functools.partial(run_blocking, _hash_all, md5, data),
+            functools.partial(run_blocking, _hash_all, sha, data),
+            functools.partial(writer.write, data)]
+        for i, work in enumerate(works):
+            lanes[i] = asyncio.ensure_future(after(lanes[i], work))
+        in_flight.append(asyncio.gather(*[lane for lane in lanes if lane is not None]))
 
     try:
         async for chunk in chunks:
@@ -99,22 +115,23 @@ async def pump(chunks: AsyncIterator[Chunk], writer: StoreWriter,
             batch.append(chunk)
             batched += len(chunk)
             if batched >= BATCH:
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(flush(batch))
+                while len(in_flight) >= DEPTH:
+                    await in_flight.popleft()
+                dispatch(batch)
                 batch, batched = [], 0
-        if pending is not None:
-            await pending
-            pending = None
         if batch:
-            await flush(batch)
+            dispatch(batch)
+        while in_flight:
+            await in_flight.popleft()
         inspection = inspector.finish() if inspector is not None else None
     except ImageFormatError as exc:
         raise InvalidImageData(str(exc)) from exc
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
+        pending = [f for f in [*in_flight, *lanes] if f is not None and not f.done()]
+        for future in pending:
+            future.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         batch = []
         if size > TRIM_AFTER:
             await run_blocking(release_memory)
