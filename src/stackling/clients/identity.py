@@ -9,18 +9,16 @@ before its cache entry expires: identity announces every revocation on the bus f
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 
 from stackling.bus import Message, Subscription, Transport, register
+from stackling.clients.session import ServiceCredentials as ServiceCredentials
+from stackling.clients.session import ServiceSession
 from stackling.common.context import RequestContext
 from stackling.common.errors import NotFound, ServiceUnavailable, Unauthorized
-from stackling.common.timeutils import parse_isotime, utcnow
 
 REVOCATION_TOPIC = "identity.revocations"
 
@@ -31,18 +29,6 @@ class TokensRevoked(Message):
 
     NAME: ClassVar[str] = "identity.tokens_revoked"
     VERSION: ClassVar[str] = "1.0"
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceCredentials:
-    username: str
-    password: str
-    project_name: str = "service"
-    user_domain_id: str = "default"
-    project_domain_id: str = "default"
-
-    def __repr__(self) -> str:  # never show the password
-        return f"ServiceCredentials(username={self.username!r}, project={self.project_name!r})"
 
 
 def context_from_token(body: dict[str, Any], token: str, request_id: str) -> RequestContext:
@@ -80,35 +66,11 @@ class RemoteTokenValidator:
                  client: httpx.AsyncClient | None = None) -> None:
         self.identity_url = identity_url.rstrip("/")
         self.credentials = credentials
-        self.client = client or httpx.AsyncClient(timeout=10.0)
-        self._service_token: tuple[str, float] | None = None
-        self._lock = asyncio.Lock()
+        self.session = ServiceSession(identity_url, credentials, client, timeout=10.0)
+        self.client = self.session.client
 
     async def service_token(self, force: bool = False) -> str:
-        async with self._lock:
-            cached = self._service_token
-            if cached is not None and not force and cached[1] > time.monotonic():
-                return cached[0]
-            c = self.credentials
-            body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-                "name": c.username, "domain": {"id": c.user_domain_id},
-                "password": c.password}}},
-                "scope": {"project": {"name": c.project_name,
-                                      "domain": {"id": c.project_domain_id}}}}}
-            try:
-                response = await self.client.post(
-                    f"{self.identity_url}/v3/auth/tokens?nocatalog", json=body)
-            except httpx.HTTPError as exc:
-                raise ServiceUnavailable("The identity service cannot be reached.") from exc
-            if response.status_code != 201:
-                raise ServiceUnavailable("This service cannot authenticate to identity "
-                                         f"(HTTP {response.status_code}).")
-            token = response.headers["X-Subject-Token"]
-            expires = parse_isotime(response.json()["token"]["expires_at"])
-            # renew a minute before it expires
-            left = (expires - utcnow()).total_seconds() - 60
-            self._service_token = (token, time.monotonic() + max(left, 0))
-            return token
+        return await self.session.token(force)
 
     async def validate_context(self, token: str, request_id: str) -> RequestContext:
         for attempt in (0, 1):
@@ -128,7 +90,7 @@ class RemoteTokenValidator:
         raise Unauthorized("The request you have made requires authentication.")
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.session.close()
 
 
 async def announce_revocation(transport: Transport) -> None:

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from stackling.clients.identity import ServiceCredentials
 from stackling.common.errors import ServiceUnavailable
 from stackling.common.timeutils import parse_isotime, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCredentials:
+    username: str
+    password: str
+    project_name: str = "service"
+    user_domain_id: str = "default"
+    project_domain_id: str = "default"
+
+    def __repr__(self) -> str:  # never show the password
+        return f"ServiceCredentials(username={self.username!r}, project={self.project_name!r})"
 
 
 class ServiceSession:
