@@ -241,6 +241,14 @@ class PortUnavailable(Exception):
     pass
 
 
+def bind_or_say(config: Config) -> socket.socket | None:
+    try:
+        return bind(config)
+    except PortUnavailable as exc:
+        say(str(exc))
+        return None
+
+
 async def serve_app(app: ASGIApp, config: Config, sock: socket.socket) -> None:
     server = _Server(uvicorn.Config(
         # X-Forwarded-* is read where URLs are built (stackling.web.urls), not rewritten here
@@ -256,10 +264,8 @@ async def run_up(config: Config) -> int:
     if problem:
         say(problem)
         return 2
-    try:
-        sock = bind(config)
-    except PortUnavailable as exc:
-        say(str(exc))
+    sock = bind_or_say(config)
+    if sock is None:
         return 1
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
@@ -283,10 +289,8 @@ async def run_up(config: Config) -> int:
 async def run_serve(config: Config, service: str) -> int:
     """Split deployment: one service's API alone (no bootstrap beyond migrations)."""
     configure_logging(config.log.level, config.log.json_format)
-    try:
-        sock = bind(config)
-    except PortUnavailable as exc:
-        say(str(exc))
+    sock = bind_or_say(config)
+    if sock is None:
         return 1
     async with AsyncExitStack() as stack:
         stack.callback(sock.close)
