@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from stackling.common.config import Config
+from stackling.db.engine import create_engine
+from stackling.db.migrate import upgrade
 from stackling.identity.service.fernet import KeyRepository
 from stackling.identity.service.identity import Identity
+from stackling.image.service.glance import MIGRATIONS as IMAGE_MIGRATIONS
+from stackling.image.service.glance import VERSION_TABLE as IMAGE_VERSION_TABLE
 
 
 async def db_upgrade(config: Config) -> int:
@@ -14,6 +18,12 @@ async def db_upgrade(config: Config) -> int:
     finally:
         await identity.close()
     print("identity: database at the newest schema")
+    engine = create_engine(config.database_url("image"), echo=config.database.echo)
+    try:
+        await upgrade(engine, IMAGE_MIGRATIONS, IMAGE_VERSION_TABLE)
+    finally:
+        await engine.dispose()
+    print("image: database at the newest schema")
     return 0
 
 

@@ -18,6 +18,7 @@ def test_unavailable_choices_fail_clearly(tmp_path: Path, capsys: pytest.Capture
 def test_db_upgrade_and_rotate_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "--data-dir", str(tmp_path), "upgrade"]) == 0
     assert (tmp_path / "identity.sqlite").exists()
+    assert (tmp_path / "image.sqlite").exists()
     assert main(["identity", "--data-dir", str(tmp_path), "rotate-keys"]) == 0
     assert sorted(p.name for p in (tmp_path / "fernet-keys").iterdir()) == ["0", "1", "2"]
     assert "primary key is now 2" in capsys.readouterr().out
