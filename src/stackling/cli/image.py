@@ -50,7 +50,7 @@ class LocalRegistrar:
             self.svc, name=spec.name, disk_format=spec.disk_format,
             container_format=spec.container_format, chunks=file_chunks(spec.path),
             size=spec.path.stat().st_size, visibility=spec.visibility,
-            properties=dict(spec.properties))
+            properties=dict(spec.properties), min_ram=spec.min_ram)
         return record.id
 
     async def delete(self, image_id: str) -> None:
