@@ -203,8 +203,10 @@ class ComputeAgent:
     async def build_and_run_instance(self, m: BuildAndRunInstance) -> None:
         spec, uuid, rid = m.spec, m.spec.instance_uuid, m.request_id
         await self.conductor.action_event(uuid, rid, BUILD_EVENT, "start")
-        # step 6: everything about the instance comes from the conductor
-        instance = await self._advance(uuid, Task.BLOCK_DEVICE_MAPPING, [Task.SCHEDULING])
+        # step 6: everything about the instance comes from the conductor. Without volumes
+        # and ports to prepare (no volume or network service yet) the build goes straight to
+        # spawning; the block_device_mapping and networking task states come with them.
+        instance = await self._advance(uuid, Task.SPAWNING, [Task.SCHEDULING])
         if instance is None:
             log.info("build of %s abandoned: it was deleted or changed", uuid)
             await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
@@ -214,9 +216,6 @@ class ComputeAgent:
             # step 7: other services over REST, with the service token
             image = await self._image(spec.image_ref)
             network = NetworkInfo()  # no network service yet: boot without ports
-            instance = await self._advance(uuid, Task.NETWORKING, [Task.BLOCK_DEVICE_MAPPING])
-            if instance is not None:
-                instance = await self._advance(uuid, Task.SPAWNING, [Task.NETWORKING])
             if instance is None:
                 await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
                                                   "The server was deleted during the build.")

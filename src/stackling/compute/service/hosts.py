@@ -111,10 +111,13 @@ async def update_node(store: Store, report: NodeReport, config: ComputeConfig) -
     return uuid
 
 
-async def compute_services(session: AsyncSession) -> dict[str, Service]:
-    """``{host: nova-compute service}``."""
-    rows = (await session.execute(select(Service).where(
-        Service.binary == COMPUTE_BINARY))).scalars()
+async def compute_services(session: AsyncSession,
+                           names: set[str] | None = None) -> dict[str, Service]:
+    """``{host: nova-compute service}`` (of the hosts ``names``, or all)."""
+    query = select(Service).where(Service.binary == COMPUTE_BINARY)
+    if names is not None:
+        query = query.where(Service.host.in_(sorted(names)))
+    rows = (await session.execute(query)).scalars()
     return {row.host: row for row in rows}
 
 

@@ -215,9 +215,10 @@ async def list_servers(svc: ComputeService, q: ListQuery) -> list[ServerRecord]:
 async def _host_statuses(svc: ComputeService, session: AsyncSession,
                          records: list[ServerRecord]) -> None:
     """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN, or '' (no host)."""
-    if not any(r.row.host for r in records):
+    names = {r.row.host for r in records if r.row.host}
+    if not names:
         return
-    services = await hosts.compute_services(session)
+    services = await hosts.compute_services(session, names)
     now = utcnow()
     for r in records:
         if not r.row.host:
@@ -278,7 +279,7 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> 
     row = await start_action(svc.store, ctx, uuid, states.action("delete"), record="delete")
     if row.host:
         async with svc.store.read() as session:
-            service = (await hosts.compute_services(session)).get(row.host)
+            service = (await hosts.compute_services(session, {row.host})).get(row.host)
         if service is not None and hosts.is_up(service, svc.conf.service_down_time):
             try:
                 await svc.agents.cast(row.host, TerminateInstance(
