@@ -199,6 +199,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     out = {k: med(k) for k in ("dd_write_MBps", "upload_MBps", "dd_read_MBps",
                                "download_MBps", "upload_server_cpu_s", "hash_floor_MBps")}
     out["upload_vs_dd"] = round(out["upload_MBps"] / out["dd_write_MBps"], 2)
+    out["upload_vs_hash_floor"] = round(out["upload_MBps"] / out["hash_floor_MBps"], 2)
     out["download_vs_dd"] = round(out["download_MBps"] / out["dd_read_MBps"], 2)
     # the same ratio per round (both sides ran back to back, under the same load)
     out["upload_vs_dd_per_round"] = [round(r["upload_MBps"] / r["dd_write_MBps"], 2)
@@ -225,8 +226,10 @@ def markdown(res: dict[str, Any]) -> str:
         f"{s['download_vs_dd']:.0%} |",
         "",
         f"- Hashing floor: `md5sum` and `sha512sum` of the same cached bytes, in parallel: "
-        f"{s['hash_floor_MBps']} MB/s. An upload must do both (Glance's `checksum` and "
-        "`os_hash_value`) plus receive and write the data, on the same cores.",
+        f"{s['hash_floor_MBps']} MB/s; the upload reached {s['upload_vs_hash_floor']:.0%} "
+        "of it. An upload must do both (Glance's `checksum` and `os_hash_value`) plus "
+        "receive and write the data, on the same cores: where dd outruns the hashing floor "
+        "(a fast disk, a busy CPU), no upload can reach dd's rate.",
         f"- Upload per round, stackling / dd: "
         f"{', '.join(f'{x:.0%}' for x in s['upload_vs_dd_per_round'])}; server CPU per "
         f"upload {s['upload_server_cpu_s']} s (md5 + sha512 + inspection + HTTP).",

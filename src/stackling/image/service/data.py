@@ -3,7 +3,7 @@
 An upload never holds the image in memory: chunks are gathered into 2 MiB batches (lists
 of the received chunks, not copied); while the next batches arrive, earlier ones are hashed
 (md5 and sha512, each in a worker thread) and written to the store (a third), so receiving,
-hashing and writing overlap (at most 3 batches in flight). The format
+hashing and writing overlap (at most 2 batches in flight). The format
 inspector sees every chunk as it arrives and stops a bad upload after its first MiB.
 
 Failure semantics: whatever goes wrong (bad data, quota, size cap, client gone, store error,
@@ -43,7 +43,7 @@ from stackling.image.stores.base import Chunk
 
 LOG = logging.getLogger(__name__)
 BATCH: Final = 2 << 20
-DEPTH: Final = 3
+DEPTH: Final = 2
 CLAIM_STEP: Final = 64 << 20
 TRIM_AFTER: Final = 64 << 20
 HASH_ALGO: Final = "sha512"
