@@ -11,7 +11,13 @@ from typing import Any
 import httpx
 
 from stackling.clients.session import ServiceSession
-from stackling.common.errors import Forbidden, NotFound, ServiceUnavailable, StacklingError
+from stackling.common.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    StacklingError,
+)
 
 # the fields of a Glance image that are not custom properties
 _CORE = {"id", "name", "status", "visibility", "protected", "checksum", "os_hash_algo",
@@ -139,12 +145,21 @@ class ImageClient:
                 f"The image service refused the update (HTTP {response.status_code}).")
         return Image.from_glance(response.json())
 
-    async def create(self, body: dict[str, Any]) -> Image:
-        response = await self._send("POST", "/v2/images", json=body)
+    async def create(self, body: dict[str, Any], *, token: str | None = None) -> Image:
+        response = await self._send("POST", "/v2/images", token, json=body)
+        if response.status_code in (400, 403, 409, 413):
+            detail = response.json().get("message", "") if response.headers.get(
+                "content-type", "").startswith("application/json") else ""
+            raise (Forbidden if response.status_code in (403, 413) else BadRequest)(
+                f"The image service refused the image: {detail or response.status_code}")
         if response.status_code != 201:
             raise ImageServiceUnavailable(
                 f"The image service refused to create an image (HTTP {response.status_code}).")
         return Image.from_glance(response.json())
+
+    async def public_url(self, image_id: str) -> str:
+        """Where the image lives in the image service (Nova's ``Location`` for snapshots)."""
+        return f"{await self._root()}/v2/images/{image_id}"
 
     async def upload(self, image_id: str, data: AsyncIterator[bytes] | bytes) -> None:
         response = await self._send("PUT", f"/v2/images/{image_id}/file", content=data,

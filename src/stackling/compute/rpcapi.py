@@ -190,6 +190,15 @@ class RebuildInstance(_InstanceCast):
 
 
 @register
+class SnapshotInstance(_InstanceCast):
+    """Upload the instance's disk into the (queued) image ``image_id``."""
+
+    NAME: ClassVar[str] = "compute.agent.snapshot_instance"
+    VERSION: ClassVar[str] = "1.0"
+    image_id: str
+
+
+@register
 class ExternalEvent(_InstanceCast):
     """An event another service reported for the instance (``network-vif-plugged`` from
     the network service, ``power-update``, ...). Agents wake whoever waits for it."""

@@ -4,6 +4,7 @@ driven over ASGI: the whole boot flow runs in the test's event loop, in millisec
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -73,11 +74,24 @@ class FakeImages(Component):
         async def listing(request: Request) -> JSONResponse:
             ctx = await self.validator.validate_context(
                 request.headers.get("x-auth-token", ""), "")
+            if request.method == "POST":
+                body = await request.json()
+                image = {"id": str(uuid.uuid4()), "status": "queued", "min_ram": 0,
+                         "min_disk": 0, "visibility": "private", "owner": ctx.project_id,
+                         **body}
+                self.images[image["id"]] = image
+                return JSONResponse(image, status_code=201)
             found = [i for i in self.images.values()
                      if (i["visibility"] != "private" or ctx.is_admin) and all(
                          str(i.get(k)) == v for k, v in request.query_params.items()
                          if k not in ("limit", "marker"))]
             return JSONResponse({"images": found})
+
+        async def upload(request: Request) -> JSONResponse:
+            image = self.images[request.path_params["image_id"]]
+            image["size"] = len(await request.body())
+            image["status"] = "active"
+            return JSONResponse(None, status_code=204)
 
         async def change(request: Request) -> JSONResponse:
             image = self.images.get(request.path_params["image_id"])
@@ -95,7 +109,8 @@ class FakeImages(Component):
             return JSONResponse(image)
 
         return Starlette(routes=[
-            Route("/v2/images", listing),
+            Route("/v2/images", listing, methods=["GET", "POST"]),
+            Route("/v2/images/{image_id}/file", upload, methods=["PUT"]),
             Route("/v2/images/{image_id}", show, methods=["GET"]),
             Route("/v2/images/{image_id}", change, methods=["PATCH", "DELETE"])])
 

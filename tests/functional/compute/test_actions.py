@@ -130,3 +130,23 @@ async def test_reset_state_and_security_groups(compute_cloud: ComputeCloud) -> N
                                     "action", json={"migrate": None})
     assert r.status_code == 404
     assert await act(compute_cloud, sid, {"restore": None}) == 409
+
+
+async def test_create_image(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("snap", user="demo", metadata={"role": "web"}))["id"]
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    json={"createImage": {"name": "snap-1",
+                                                          "metadata": {"k": "v"}}})
+    assert r.status_code == 202, r.text
+    image_id = r.headers["location"].rsplit("/", 1)[-1]
+    await compute_cloud.wait_for(sid, "ACTIVE", user="demo")
+    image = compute_cloud.images.images[image_id]
+    assert image["status"] == "active" and image["size"] == 65536
+    assert image["instance_uuid"] == sid and image["image_type"] == "snapshot"
+    assert image["k"] == "v" and image["role"] == "web" and image["os_distro"] == "cirros"
+    r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                    version="2.45", json={"createImage": {"name": "snap-2"}})
+    assert r.status_code == 202 and "image_id" in r.json()
+    actions = (await compute_cloud.request("GET", f"/servers/{sid}/os-instance-actions",
+                                           user="demo")).json()["instanceActions"]
+    assert actions[0]["action"] == "createImage"

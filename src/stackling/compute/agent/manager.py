@@ -43,6 +43,7 @@ from stackling.compute.rpcapi import (
     RebootInstance,
     RebuildInstance,
     ResumeInstance,
+    SnapshotInstance,
     StartInstance,
     StopInstance,
     SuspendInstance,
@@ -181,6 +182,10 @@ class ComputeAgent:
             async with self._serialized(message.instance_uuid):
                 await self.rebuild_instance(message)
             return None
+        if isinstance(message, SnapshotInstance):
+            async with self._serialized(message.instance_uuid):
+                await self.snapshot_instance(message)
+            return None
         if isinstance(message, GetConsoleOutput):
             return await self.console_output(message)
         if isinstance(message, GetDiagnostics):
@@ -301,6 +306,34 @@ class ComputeAgent:
             uuid, {"vm_state": states.STOPPED if m.was_stopped else states.ACTIVE,
                    "task_state": None, "power_state": power, "launched_at": "now"},
             [Task.REBUILD_SPAWNING])
+        await self.conductor.action_event(uuid, rid, event, "finish", "Success")
+
+    # -- snapshot (createImage) -----------------------------------------------------------
+    async def snapshot_instance(self, m: SnapshotInstance) -> None:
+        """Upload the disk into the queued image with the service token."""
+        uuid, rid, event = m.instance_uuid, m.request_id, "compute_snapshot_instance"
+        instance = await self.conductor.instance_get(uuid)
+        if instance is None or instance.task_state != Task.IMAGE_SNAPSHOT:
+            return
+        await self.conductor.action_event(uuid, rid, event, "start")
+        try:
+            if self.images is None:
+                raise VirtError("This cloud has no image service to upload the snapshot to.")
+            data = await self.driver.snapshot(instance)
+            await self._advance(uuid, Task.IMAGE_UPLOADING, [Task.IMAGE_SNAPSHOT])
+            await self.images.upload(m.image_id, data)
+        except (VirtError, StacklingError) as exc:
+            text = exc.message if isinstance(exc, StacklingError) else str(exc)
+            log.warning("snapshot of %s failed: %s", uuid, text)
+            await self.conductor.instance_update(
+                uuid, {"task_state": None}, [Task.IMAGE_SNAPSHOT, Task.IMAGE_UPLOADING])
+            if self.images is not None:
+                with contextlib.suppress(StacklingError):
+                    await self.images.delete(m.image_id)
+            await self.conductor.action_event(uuid, rid, event, "finish", "Error", text)
+            return
+        await self.conductor.instance_update(uuid, {"task_state": None},
+                                             [Task.IMAGE_UPLOADING])
         await self.conductor.action_event(uuid, rid, event, "finish", "Success")
 
     # -- delete ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from stackling.compute.api.views import server_detail
 from stackling.compute.service import actions
 from stackling.compute.service import create as creating
 from stackling.compute.service import rebuild as rebuilding
+from stackling.compute.service import snapshot as snapshotting
 from stackling.compute.service.instances import ServerRecord
 from stackling.compute.service.rebuild import RebuildRequest
 
@@ -40,7 +41,7 @@ router = APIRouter(prefix="/v2.1/servers")
 #: Nova actions this cloud does not implement yet (a missing server still gets 404)
 NOT_YET = {"migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
            "rescue", "unrescue", "createBackup", "changePassword", "trigger_crash_dump",
-           "resize", "confirmResize", "revertResize", "createImage", "addFixedIp",
+           "resize", "confirmResize", "revertResize", "addFixedIp",
            "removeFixedIp", "addFloatingIp", "removeFloatingIp", "os-getVNCConsole",
            "os-getSPICEConsole", "os-getSerialConsole", "os-getRDPConsole",
            "os-resetNetwork", "injectNetworkInfo"}
@@ -276,3 +277,22 @@ async def rebuild(request: Request, ctx: RequestContext, rec: ServerRecord,
         body["user_data"] = fresh.row.user_data
     return JSONResponse({"server": body}, status_code=202,
                         headers={"Location": body["links"][0]["href"]})
+
+
+@action("createImage", "os_compute_api:servers:create_image")
+async def create_image(request: Request, ctx: RequestContext, rec: ServerRecord,
+                       arg: Any) -> Response:
+    if not isinstance(arg, dict):
+        raise invalid("createImage", arg, "is not of type 'object'")
+    no_extra(arg, {"name", "metadata"}, "createImage")
+    name = required(arg, "name", "createImage")
+    if not isinstance(name, str) or len(name) > 255 or not name.strip():
+        raise invalid("name", name, "is not a valid image name")
+    meta = metadata(arg.get("metadata", {}))
+    svc = compute(request)
+    image_id = await snapshotting.create_image(svc, ctx, rec.row.uuid, name.strip(), meta)
+    if at_least(request, "2.45"):
+        return JSONResponse({"image_id": image_id}, status_code=202)
+    assert svc.images is not None
+    return Response(status_code=202,
+                    headers={"Location": await svc.images.public_url(image_id)})

@@ -17,6 +17,7 @@ Pick a driver from :data:`stackling.compute.virt.DRIVERS` (``{"fake": FakeDriver
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,14 @@ class ComputeDriver(ABC):
 
     @abstractmethod
     async def resume(self, instance: InstanceInfo) -> None: ...
+
+    @abstractmethod
+    async def snapshot(self, instance: InstanceInfo) -> AsyncIterator[bytes]:
+        """The instance's root disk as an image (chunks of its bytes, in the format
+        :attr:`snapshot_format` names). The guest keeps running; on failure raise VirtError
+        and leave no temporary file behind."""
+
+    snapshot_format: str = "raw"
 
     @abstractmethod
     async def get_console_output(self, instance: InstanceInfo) -> str:

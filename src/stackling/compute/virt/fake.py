@@ -8,7 +8,7 @@ logic is exercised for real. Tests inject failures with :attr:`FakeDriver.fail_s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +152,14 @@ class FakeDriver(ComputeDriver):
                                        "errors_count": 1}],
                      "memory_details": {"maximum": instance.flavor.memory_mb, "used": 0}})
         return data
+
+    async def snapshot(self, instance: InstanceInfo) -> AsyncIterator[bytes]:
+        self._vm(instance)  # InstanceNotFound if it is gone
+
+        async def chunks() -> AsyncIterator[bytes]:
+            header = f"stackling fake disk of {instance.uuid}\n".encode()
+            yield header + b"\0" * (65536 - len(header))
+        return chunks()
 
     async def get_console_output(self, instance: InstanceInfo) -> str:
         return "\n".join(self._vm(instance).console)
