@@ -114,3 +114,8 @@ async def test_agent_restart_reconciles(compute_cloud: ComputeCloud) -> None:
     assert (await compute_cloud.show(keep))["status"] == "ACTIVE"
     assert (await compute_cloud.show(lost))["status"] == "SHUTOFF"
     assert "orphan" not in agent.driver.vms
+    # starting the lost server re-creates its VM
+    r = await compute_cloud.request("POST", f"/servers/{lost}/action", json={"os-start": None})
+    assert r.status_code == 202
+    await compute_cloud.wait_for(lost, "ACTIVE")
+    assert lost in agent.driver.vms

@@ -360,12 +360,21 @@ class ComputeAgent:
         await self.conductor.action_event(uuid, m.request_id, action.event, "start")
         call: Callable[..., Awaitable[None]] = getattr(self.driver, action.call)
         try:
-            if isinstance(m, RebootInstance):
-                await call(instance, m.reboot_type)
-            else:
-                await call(instance)
+            try:
+                if isinstance(m, RebootInstance):
+                    await call(instance, m.reboot_type)
+                else:
+                    await call(instance)
+            except InstanceNotFound:
+                # the hypervisor lost the VM (a host restart): start and hard reboot
+                # re-create it from its image, as Nova's hard reboot re-defines the domain
+                if not (isinstance(m, StartInstance) or (
+                        isinstance(m, RebootInstance) and m.reboot_type == "HARD")):
+                    raise
+                await self.driver.spawn(instance, await self._image(instance.image_ref),
+                                        NetworkInfo())
             power = await self.driver.get_power_state(instance)
-        except VirtError as exc:
+        except (VirtError, StacklingError) as exc:
             log.warning("%s of %s failed: %s", action.call, uuid, exc)
             await self.conductor.instance_update(uuid, {"task_state": None},
                                                  list(action.tasks))
