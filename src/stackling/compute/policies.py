@@ -106,6 +106,7 @@ OTHERS = {
     "os_compute_api:servers:migrations:index": ADMIN,
     **{f"os_compute_api:os-hosts:{name}": ADMIN for name in (
         "list", "show", "update", "reboot", "shutdown", "startup")},
+    "os_compute_api:os-create-backup": MEMBER,
     "os_compute_api:limits": ANY,
     "os_compute_api:os-quota-sets:show": READER,
     "os_compute_api:os-quota-sets:detail": READER,

@@ -196,6 +196,9 @@ class SnapshotInstance(_InstanceCast):
     NAME: ClassVar[str] = "compute.agent.snapshot_instance"
     VERSION: ClassVar[str] = "1.0"
     image_id: str
+    # createBackup: after the upload keep only the newest ``rotation`` backups of this type
+    backup_type: str | None = None
+    rotation: int | None = None
 
 
 @register

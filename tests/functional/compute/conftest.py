@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -77,6 +78,7 @@ class FakeImages(Component):
             if request.method == "POST":
                 body = await request.json()
                 image = {"id": str(uuid.uuid4()), "status": "queued", "min_ram": 0,
+                         "created_at": datetime.now(UTC).isoformat(),
                          "min_disk": 0, "visibility": "private", "owner": ctx.project_id,
                          **body}
                 self.images[image["id"]] = image

@@ -150,3 +150,21 @@ async def test_create_image(compute_cloud: ComputeCloud) -> None:
     actions = (await compute_cloud.request("GET", f"/servers/{sid}/os-instance-actions",
                                            user="demo")).json()["instanceActions"]
     assert actions[0]["action"] == "createImage"
+
+
+async def test_create_backup_rotates(compute_cloud: ComputeCloud) -> None:
+    sid = (await compute_cloud.boot("bk", user="demo"))["id"]
+    made = []
+    for i in range(3):
+        r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                                        version="2.45", json={"createBackup": {
+                                            "name": f"b{i}", "backup_type": "daily",
+                                            "rotation": 2}})
+        assert r.status_code == 202, r.text
+        made.append(r.json()["image_id"])
+        await compute_cloud.wait_for(sid, "ACTIVE", user="demo")
+        await asyncio.sleep(0.05)
+    left = {i for i, img in compute_cloud.images.images.items()
+            if img.get("instance_uuid") == sid}
+    assert left == set(made[1:])
+    assert compute_cloud.images.images[made[2]]["image_type"] == "backup"

@@ -334,7 +334,23 @@ class ComputeAgent:
             return
         await self.conductor.instance_update(uuid, {"task_state": None},
                                              [Task.IMAGE_UPLOADING])
+        if m.backup_type is not None and m.rotation is not None:
+            await self._rotate_backups(uuid, m.backup_type, m.rotation, m.image_id)
         await self.conductor.action_event(uuid, rid, event, "finish", "Success")
+
+    async def _rotate_backups(self, uuid: str, backup_type: str, rotation: int,
+                              newest: str) -> None:
+        """Delete the oldest backups of this type beyond ``rotation`` (Nova's rotation).
+        Image times have one-second resolution: the one just made counts as the newest."""
+        assert self.images is not None
+        try:
+            backups = await self.images.list_images(filters={
+                "instance_uuid": uuid, "image_type": "backup", "backup_type": backup_type})
+            backups.sort(key=lambda i: (i.id == newest, i.created_at or ""), reverse=True)
+            for old in backups[rotation:]:
+                await self.images.delete(old.id)
+        except StacklingError as exc:
+            log.warning("rotating the %s backups of %s failed: %s", backup_type, uuid, exc)
 
     # -- delete ---------------------------------------------------------------------------
     async def terminate_instance(self, m: TerminateInstance) -> None:

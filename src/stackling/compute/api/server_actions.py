@@ -40,7 +40,7 @@ router = APIRouter(prefix="/v2.1/servers")
 
 #: Nova actions this cloud does not implement yet (a missing server still gets 404)
 NOT_YET = {"migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
-           "rescue", "unrescue", "createBackup", "changePassword", "trigger_crash_dump",
+           "rescue", "unrescue", "changePassword", "trigger_crash_dump",
            "resize", "confirmResize", "revertResize", "addFixedIp",
            "removeFixedIp", "addFloatingIp", "removeFloatingIp", "os-getVNCConsole",
            "os-getSPICEConsole", "os-getSerialConsole", "os-getRDPConsole",
@@ -291,6 +291,34 @@ async def create_image(request: Request, ctx: RequestContext, rec: ServerRecord,
     meta = metadata(arg.get("metadata", {}))
     svc = compute(request)
     image_id = await snapshotting.create_image(svc, ctx, rec.row.uuid, name.strip(), meta)
+    if at_least(request, "2.45"):
+        return JSONResponse({"image_id": image_id}, status_code=202)
+    assert svc.images is not None
+    return Response(status_code=202,
+                    headers={"Location": await svc.images.public_url(image_id)})
+
+
+@action("createBackup", "os_compute_api:os-create-backup")
+async def create_backup(request: Request, ctx: RequestContext, rec: ServerRecord,
+                        arg: Any) -> Response:
+    if not isinstance(arg, dict):
+        raise invalid("createBackup", arg, "is not of type 'object'")
+    no_extra(arg, {"name", "backup_type", "rotation", "metadata"}, "createBackup")
+    name = required(arg, "name", "createBackup")
+    backup_type = required(arg, "backup_type", "createBackup")
+    rotation = required(arg, "rotation", "createBackup")
+    if not isinstance(name, str) or len(name) > 255 or not name.strip():
+        raise invalid("name", name, "is not a valid image name")
+    if not isinstance(backup_type, str) or not backup_type:
+        raise invalid("backup_type", backup_type, "is not of type 'string'")
+    if isinstance(rotation, str) and rotation.isdigit():
+        rotation = int(rotation)
+    if isinstance(rotation, bool) or not isinstance(rotation, int) or rotation < 0:
+        raise invalid("rotation", rotation, "must be an integer >= 0")
+    meta = metadata(arg.get("metadata", {}))
+    svc = compute(request)
+    image_id = await snapshotting.create_image(svc, ctx, rec.row.uuid, name.strip(), meta,
+                                               backup_type=backup_type, rotation=rotation)
     if at_least(request, "2.45"):
         return JSONResponse({"image_id": image_id}, status_code=202)
     assert svc.images is not None

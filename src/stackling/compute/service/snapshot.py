@@ -29,8 +29,10 @@ _NOT_INHERITED = {"instance_uuid", "image_type", "base_image_ref", "user_id", "o
 
 
 async def create_image(svc: ComputeService, ctx: RequestContext, uuid: str, name: str,
-                       metadata: dict[str, str]) -> str:
-    """Start the snapshot; returns the new image's id."""
+                       metadata: dict[str, str], *, backup_type: str | None = None,
+                       rotation: int | None = None) -> str:
+    """Start the snapshot (a backup with ``backup_type``, rotated to keep ``rotation``
+    images); returns the new image's id."""
     assert svc.images is not None
     async with svc.store.read() as session:
         row = await get_row(session, uuid)
@@ -52,24 +54,27 @@ async def create_image(svc: ComputeService, ctx: RequestContext, uuid: str, name
         **inherited, **{k: v for k, v in meta.items() if k not in _NOT_INHERITED},
         **metadata, "name": name, "container_format": "bare", "disk_format": "raw",
         "visibility": "private", "min_ram": row.memory_mb, "min_disk": row.root_gb,
-        "instance_uuid": uuid, "image_type": "snapshot", "user_id": row.user_id,
-        "base_image_ref": row.image_ref or ""}
+        "instance_uuid": uuid, "image_type": "backup" if backup_type else "snapshot",
+        "user_id": row.user_id, "base_image_ref": row.image_ref or ""}
+    if backup_type:
+        body["backup_type"] = backup_type
     image = await svc.images.create(body, token=ctx.token)
     async with svc.store.write() as session:
         won = await compare_and_swap(session, uuid, {"task_state": states.Task.IMAGE_SNAPSHOT},
                                      task_states=[None], vm_states=SNAPSHOTTABLE,
                                      unlocked_for=ctx)
         if won:
-            await instance_actions.record(session, ctx, uuid, "createImage")
+            await instance_actions.record(session, ctx, uuid,
+                                          "createBackup" if backup_type else "createImage")
         host = (await get_row(session, uuid)).host
     if not won or host is None:
         await svc.images.delete(image.id)
         async with svc.store.read() as session:
             raise invalid_state(await get_row(session, uuid), "createImage")
     try:
-        await svc.agents.cast(host, SnapshotInstance(instance_uuid=uuid,
-                                                     request_id=ctx.request_id,
-                                                     image_id=image.id))
+        await svc.agents.cast(host, SnapshotInstance(
+            instance_uuid=uuid, request_id=ctx.request_id, image_id=image.id,
+            backup_type=backup_type, rotation=rotation))
     except StacklingError:
         async with svc.store.write() as session:
             await compare_and_swap(session, uuid, {"task_state": None},
