@@ -33,10 +33,11 @@ from stackling.compute.rpcapi import (
     InstancesOnHost,
     InstanceTerminated,
     InstanceUpdate,
+    MigrationDone,
     SchedulerAPI,
     ServiceReport,
 )
-from stackling.compute.service import hosts, instance_actions, placement, servers
+from stackling.compute.service import hosts, instance_actions, placement, resize, servers
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import (
     add_fault,
@@ -71,7 +72,7 @@ class Conductor:
             ActionEvent: self.action_event, BuildFailed: self.build_failed,
             InstanceFault: self.instance_fault, InstanceTerminated: self.instance_terminated,
             ServiceReport: self.service_report, HostResources: self.host_resources,
-            InstancesOnHost: self.instances_on_host,
+            InstancesOnHost: self.instances_on_host, MigrationDone: self.migration_done,
         }
 
     async def start(self) -> None:
@@ -164,6 +165,10 @@ class Conductor:
 
     async def instance_terminated(self, m: InstanceTerminated) -> None:
         await servers.finish_delete(self.svc, m.instance_uuid)
+
+    async def migration_done(self, m: MigrationDone) -> None:
+        await resize.finished(self.svc, m.instance_uuid, m.migration_uuid, m.status,
+                              m.power_state, m.reason, m.host or None)
 
     async def service_report(self, m: ServiceReport) -> None:
         await hosts.report(self.svc.store, m.host, m.binary, m.topic)

@@ -99,6 +99,7 @@ class RequestSpec(_Payload):
     ignore_hosts: list[str] = Field(default_factory=list)
     attempt: int = 1  # 1 for the first try; a reschedule increments it
     last_failure: str | None = None  # why the previous attempt failed (for the fault)
+    migration_uuid: str | None = None  # a resize: place ``flavor`` for this migration
 
 
 # -- scheduler ----------------------------------------------------------------------------------
@@ -187,6 +188,70 @@ class RebuildInstance(_InstanceCast):
     VERSION: ClassVar[str] = "1.0"
     image_ref: str
     was_stopped: bool = False
+
+
+class _MigrationCast(_InstanceCast):
+    migration_uuid: str
+    source_host: str
+    dest_host: str
+    dest_node: str
+    flavor: FlavorInfo  # the flavor to end up with
+    was_stopped: bool = False
+
+
+@register
+class ResizeInstance(_MigrationCast):
+    """On the source host: stop the guest and keep its disks (for a revert), then hand over
+    to the destination (:class:`FinishResize`), which may be this same host."""
+
+    NAME: ClassVar[str] = "compute.agent.resize_instance"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class FinishResize(_MigrationCast):
+    """On the destination host: start the guest with the new flavor."""
+
+    NAME: ClassVar[str] = "compute.agent.finish_resize"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class ConfirmResize(_MigrationCast):
+    """On the source host: drop the disks kept for a revert."""
+
+    NAME: ClassVar[str] = "compute.agent.confirm_resize"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class RevertResize(_MigrationCast):
+    """On the destination host (``dest_host``): remove the resized guest, then the source
+    restores the old one (:class:`FinishRevertResize`). ``flavor`` is the old flavor."""
+
+    NAME: ClassVar[str] = "compute.agent.revert_resize"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class FinishRevertResize(_MigrationCast):
+    NAME: ClassVar[str] = "compute.agent.finish_revert_resize"
+    VERSION: ClassVar[str] = "1.0"
+
+
+@register
+class MigrationDone(Message):
+    """A resize step finished (``status``: finished, reverted or error): the conductor
+    moves the instance (host, node, flavor, states) and the allocations in one go."""
+
+    NAME: ClassVar[str] = "compute.conductor.migration_done"
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    migration_uuid: str
+    status: str
+    power_state: int = 0
+    reason: str | None = None
+    host: str = ""
 
 
 @register
@@ -398,7 +463,7 @@ class ComputeAgentAPI:
         await self.bus.cast(compute_topic(host), BuildAndRunInstance(
             spec=spec, node=node, request_id=request_id))
 
-    async def cast(self, host: str, message: _InstanceCast) -> None:
+    async def cast(self, host: str, message: Message) -> None:
         await self.bus.cast(compute_topic(host), message)
 
     async def get_diagnostics(self, host: str, instance_uuid: str,
@@ -454,6 +519,12 @@ class ConductorAPI:
         await self.bus.call(CONDUCTOR_TOPIC, InstanceFault(
             instance_uuid=instance_uuid, message=message, code=code, details=details,
             host=self.host, set_error=set_error), self.timeout)
+
+    async def migration_done(self, instance_uuid: str, migration_uuid: str, status: str,
+                             power_state: int = 0, reason: str | None = None) -> None:
+        await self.bus.call(CONDUCTOR_TOPIC, MigrationDone(
+            instance_uuid=instance_uuid, migration_uuid=migration_uuid, status=status,
+            power_state=power_state, reason=reason, host=self.host), self.timeout)
 
     async def instance_terminated(self, instance_uuid: str) -> None:
         await self.bus.call(CONDUCTOR_TOPIC, InstanceTerminated(

@@ -30,10 +30,14 @@ from stackling.common.errors import NotFound, StacklingError
 from stackling.compute import states
 from stackling.compute.rpcapi import (
     BuildAndRunInstance,
+    ComputeAgentAPI,
     ConductorAPI,
+    ConfirmResize,
     ConsoleOutput,
     Diagnostics,
     ExternalEvent,
+    FinishResize,
+    FinishRevertResize,
     FlavorInfo,
     GetConsoleOutput,
     GetDiagnostics,
@@ -42,7 +46,9 @@ from stackling.compute.rpcapi import (
     PauseInstance,
     RebootInstance,
     RebuildInstance,
+    ResizeInstance,
     ResumeInstance,
+    RevertResize,
     SnapshotInstance,
     StartInstance,
     StopInstance,
@@ -106,6 +112,7 @@ class ComputeAgent:
         self.driver = driver
         self.images = images
         self.conductor = ConductorAPI(bus, host, call_timeout)
+        self.peers = ComputeAgentAPI(bus)  # other hosts' agents (resize hands over)
         self.heartbeat_interval = heartbeat_interval
         self.resource_interval = resource_interval
         self._subscription: Subscription | None = None
@@ -181,6 +188,11 @@ class ComputeAgent:
         if isinstance(message, RebuildInstance):
             async with self._serialized(message.instance_uuid):
                 await self.rebuild_instance(message)
+            return None
+        if isinstance(message, ResizeInstance | FinishResize | ConfirmResize | RevertResize |
+                      FinishRevertResize):
+            async with self._serialized(message.instance_uuid):
+                await self.migration_step(message)
             return None
         if isinstance(message, SnapshotInstance):
             async with self._serialized(message.instance_uuid):
@@ -307,6 +319,82 @@ class ComputeAgent:
                    "task_state": None, "power_state": power, "launched_at": "now"},
             [Task.REBUILD_SPAWNING])
         await self.conductor.action_event(uuid, rid, event, "finish", "Success")
+
+    # -- resize ---------------------------------------------------------------------------
+    async def migration_step(self, m: ResizeInstance | FinishResize | ConfirmResize |
+                             RevertResize | FinishRevertResize) -> None:
+        """One host's part of a resize; failures end the migration in ``error`` and put
+        the server back where it was (the conductor moves the allocations back)."""
+        uuid = m.instance_uuid
+        instance = await self.conductor.instance_get(uuid)
+        if instance is None:
+            return
+        event = {ResizeInstance: "compute_resize_instance",
+                 FinishResize: "compute_finish_resize",
+                 ConfirmResize: "compute_confirm_resize",
+                 RevertResize: "compute_revert_resize",
+                 FinishRevertResize: "compute_finish_revert_resize"}[type(m)]
+        await self.conductor.action_event(uuid, m.request_id, event, "start")
+        try:
+            await self._migration_step(m, instance)
+        except (VirtError, StacklingError) as exc:
+            text = exc.message if isinstance(exc, StacklingError) else str(exc)
+            log.warning("%s of %s failed: %s", event, uuid, text)
+            if isinstance(m, FinishResize) and m.source_host == self.host:
+                with contextlib.suppress(VirtError):
+                    await self.driver.finish_revert_migration(
+                        instance, power_on=not m.was_stopped)
+            elif isinstance(m, FinishResize):
+                with contextlib.suppress(StacklingError):
+                    await self.peers.cast(m.source_host, FinishRevertResize(
+                        **m.model_dump(exclude={"flavor"}), flavor=instance.flavor))
+            if not isinstance(m, ConfirmResize):
+                await self.conductor.migration_done(uuid, m.migration_uuid, "error",
+                                                    instance.power_state,
+                                                    f"Resize failed: {text}")
+            await self.conductor.action_event(uuid, m.request_id, event, "finish", "Error",
+                                              text)
+            return
+        await self.conductor.action_event(uuid, m.request_id, event, "finish", "Success")
+
+    async def _migration_step(self, m: ResizeInstance | FinishResize | ConfirmResize |
+                              RevertResize | FinishRevertResize,
+                              instance: InstanceInfo) -> None:
+        if isinstance(m, ResizeInstance):
+            if instance.task_state != Task.RESIZE_MIGRATING:
+                return
+            await self.driver.migrate_disk_and_power_off(instance, m.dest_host)
+            await self._advance(m.instance_uuid, Task.RESIZE_MIGRATED,
+                                [Task.RESIZE_MIGRATING])
+            finish = FinishResize(**m.model_dump())
+            if m.dest_host == self.host:  # the same host: no hop (we hold the lock)
+                await self._migration_step(finish, instance)
+            else:
+                await self.peers.cast(m.dest_host, finish)
+        elif isinstance(m, FinishResize):
+            resized = instance.model_copy(update={"flavor": m.flavor})
+            await self.driver.finish_migration(resized, await self._image(instance.image_ref),
+                                               power_on=not m.was_stopped)
+            power = await self.driver.get_power_state(resized)
+            await self.conductor.migration_done(m.instance_uuid, m.migration_uuid,
+                                                "finished", power)
+        elif isinstance(m, ConfirmResize):
+            await self.driver.confirm_migration(instance)
+        elif isinstance(m, RevertResize):
+            if instance.task_state != Task.RESIZE_REVERTING:
+                return
+            await self.driver.destroy(instance)
+            back = FinishRevertResize(**m.model_dump())
+            if m.source_host == self.host:
+                await self._migration_step(back, instance)
+            else:
+                await self.peers.cast(m.source_host, back)
+        else:
+            restored = instance.model_copy(update={"flavor": m.flavor})
+            await self.driver.finish_revert_migration(restored, power_on=not m.was_stopped)
+            power = await self.driver.get_power_state(restored)
+            await self.conductor.migration_done(m.instance_uuid, m.migration_uuid,
+                                                "reverted", power)
 
     # -- snapshot (createImage) -----------------------------------------------------------
     async def snapshot_instance(self, m: SnapshotInstance) -> None:

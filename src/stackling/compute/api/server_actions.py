@@ -32,6 +32,7 @@ from stackling.compute.api.views import server_detail
 from stackling.compute.service import actions
 from stackling.compute.service import create as creating
 from stackling.compute.service import rebuild as rebuilding
+from stackling.compute.service import resize as resizing
 from stackling.compute.service import snapshot as snapshotting
 from stackling.compute.service.instances import ServerRecord
 from stackling.compute.service.rebuild import RebuildRequest
@@ -41,7 +42,7 @@ router = APIRouter(prefix="/v2.1/servers")
 #: Nova actions this cloud does not implement yet (a missing server still gets 404)
 NOT_YET = {"migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
            "rescue", "unrescue", "changePassword", "trigger_crash_dump",
-           "resize", "confirmResize", "revertResize", "addFixedIp",
+           "addFixedIp",
            "removeFixedIp", "addFloatingIp", "removeFloatingIp", "os-getVNCConsole",
            "os-getSPICEConsole", "os-getSerialConsole", "os-getRDPConsole",
            "os-resetNetwork", "injectNetworkInfo"}
@@ -324,3 +325,35 @@ async def create_backup(request: Request, ctx: RequestContext, rec: ServerRecord
     assert svc.images is not None
     return Response(status_code=202,
                     headers={"Location": await svc.images.public_url(image_id)})
+
+
+@action("resize", "os_compute_api:servers:resize")
+async def resize(request: Request, ctx: RequestContext, rec: ServerRecord,
+                 arg: Any) -> Response:
+    if not isinstance(arg, dict):
+        raise invalid("resize", arg, "is not of type 'object'")
+    no_extra(arg, {"flavorRef", "OS-DCF:diskConfig"}, "resize")
+    flavor_ref = required(arg, "flavorRef", "resize")
+    if isinstance(flavor_ref, bool) or not isinstance(flavor_ref, str | int) or \
+            str(flavor_ref) == "":
+        raise invalid("flavorRef", flavor_ref, "is not a valid flavor reference")
+    disk = arg.get("OS-DCF:diskConfig")
+    if disk is not None and disk not in ("AUTO", "MANUAL"):
+        raise invalid("OS-DCF:diskConfig", disk, "is not one of ['AUTO', 'MANUAL']")
+    await resizing.resize(compute(request), ctx, rec.row.uuid, str(flavor_ref),
+                          None if disk is None else disk == "AUTO")
+    return Response(status_code=202)
+
+
+@action("confirmResize", "os_compute_api:servers:confirm_resize")
+async def confirm_resize(request: Request, ctx: RequestContext, rec: ServerRecord,
+                         arg: Any) -> Response:
+    await resizing.confirm(compute(request), ctx, rec.row.uuid)
+    return Response(status_code=204)
+
+
+@action("revertResize", "os_compute_api:servers:revert_resize")
+async def revert_resize(request: Request, ctx: RequestContext, rec: ServerRecord,
+                        arg: Any) -> Response:
+    await resizing.revert(compute(request), ctx, rec.row.uuid)
+    return Response(status_code=202)

@@ -15,7 +15,7 @@ from stackling.common.timeutils import utcnow
 from stackling.compute.api.common import authorize, caller, compute, query_bool
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.servers import load
-from stackling.compute.models import Instance
+from stackling.compute.models import Instance, Migration
 from stackling.compute.service import hosts
 from stackling.web.pagination import page_links, parse_limit
 
@@ -162,11 +162,44 @@ async def show_audit_log(request: Request, before: str) -> JSONResponse:
 
 
 # -- migrations -------------------------------------------------------------------------------
+def _migration(request: Request, m: Migration) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "created_at": _naive(m.created_at), "dest_compute": m.dest_compute,
+        "dest_host": None, "dest_node": m.dest_node, "id": m.id,
+        "instance_uuid": m.instance_uuid, "new_instance_type_id": 0,
+        "old_instance_type_id": 0, "source_compute": m.source_compute,
+        "source_node": m.source_node, "status": m.status,
+        "updated_at": _naive(m.updated_at) if m.updated_at else None,
+        "source_region": "RegionOne", "dest_region": "RegionOne"}
+    if at_least(request, "2.23"):
+        out["migration_type"] = m.migration_type
+        out.pop("source_region")
+        out.pop("dest_region")
+    if at_least(request, "2.59"):
+        out["uuid"] = m.uuid
+    if at_least(request, "2.80"):
+        out["user_id"] = m.user_id
+        out["project_id"] = m.project_id
+    return out
+
+
 @router.get("/os-migrations")
 async def list_migrations(request: Request) -> JSONResponse:
     ctx = await caller(request)
     authorize(request, ctx, "os_compute_api:os-migrations:index", {})
-    return JSONResponse({"migrations": []})
+    query = select(Migration).order_by(Migration.id.desc())
+    q = request.query_params
+    for key, column in (("instance_uuid", Migration.instance_uuid),
+                        ("status", Migration.status),
+                        ("migration_type", Migration.migration_type)):
+        if key in q:
+            query = query.where(column == q[key])
+    if "host" in q:
+        query = query.where(or_(Migration.source_compute == q["host"],
+                                Migration.dest_compute == q["host"]))
+    async with compute(request).store.read() as session:
+        rows = list((await session.execute(query)).scalars())
+    return JSONResponse({"migrations": [_migration(request, m) for m in rows]})
 
 
 @router.get("/servers/{server_id}/migrations")

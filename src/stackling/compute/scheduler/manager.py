@@ -23,16 +23,23 @@ from stackling.bus import Message, Subscription, Transport
 from stackling.common.errors import StacklingError
 from stackling.common.timeutils import utcnow
 from stackling.compute import states
-from stackling.compute.models import ComputeNode, Instance, ServerGroup, ServerGroupMember
+from stackling.compute.models import (
+    ComputeNode,
+    Instance,
+    Migration,
+    ServerGroup,
+    ServerGroupMember,
+)
 from stackling.compute.rpcapi import (
     SCHEDULER_TOPIC,
     ComputeAgentAPI,
     RequestSpec,
+    ResizeInstance,
     ScheduleInstances,
 )
 from stackling.compute.scheduler.filters import FilterContext, HostState, filter_hosts
 from stackling.compute.scheduler.weighers import weigh
-from stackling.compute.service import hosts, instance_actions, placement
+from stackling.compute.service import hosts, instance_actions, placement, resize
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import compare_and_swap, exhausted, set_error
 
@@ -136,6 +143,8 @@ class Scheduler:
 
     async def schedule(self, spec: RequestSpec, request_id: str = "") -> str | None:
         """Flow step 5 for one instance. Returns the host it was sent to, or None."""
+        if spec.migration_uuid is not None:
+            return await self.schedule_resize(spec, request_id)
         store = self.svc.store
         await instance_actions.event(store, spec.instance_uuid, request_id, EVENT, "start")
         tried = list(spec.ignore_hosts)
@@ -170,6 +179,45 @@ class Scheduler:
             await instance_actions.event(store, spec.instance_uuid, request_id, EVENT,
                                          "finish", result="Success")
             return host.host
+
+    async def schedule_resize(self, spec: RequestSpec, request_id: str = "") -> str | None:
+        """A resize: the old allocation moves to the migration, the new flavor is claimed
+        for the instance (the same host may do), then the source agent starts the move."""
+        store, uuid = self.svc.store, spec.instance_uuid
+        assert spec.migration_uuid is not None
+        await placement.move_allocations(store, uuid, spec.migration_uuid)
+        await instance_actions.event(store, uuid, request_id, "conductor_migrate_server",
+                                     "start")
+        host = await self.select_and_claim(spec)
+        if host is None:
+            await resize.abandon(self.svc, uuid, spec.migration_uuid,
+                                 NO_VALID_HOST + "There are not enough hosts available.")
+            await instance_actions.event(store, uuid, request_id, "conductor_migrate_server",
+                                         "finish", result="Error",
+                                         details="No valid host was found.")
+            return None
+        async with store.write() as session:
+            row = (await session.execute(select(Instance).where(
+                Instance.uuid == uuid))).scalar_one()
+            source, stopped = row.host, row.vm_state == states.STOPPED
+            bound = await compare_and_swap(session, uuid,
+                                           {"task_state": states.Task.RESIZE_MIGRATING},
+                                           task_states=[states.Task.RESIZE_PREP])
+            mig = (await session.execute(select(Migration).where(
+                Migration.uuid == spec.migration_uuid))).scalar_one()
+            mig.status = "migrating" if bound else "error"
+            mig.dest_compute, mig.dest_node = host.host, host.node
+        if not bound or source is None:
+            await resize.abandon(self.svc, uuid, spec.migration_uuid,
+                                 "The server changed while its resize was scheduled.")
+            return None
+        await self.agents.cast(source, ResizeInstance(
+            instance_uuid=uuid, request_id=request_id, migration_uuid=spec.migration_uuid,
+            source_host=source, dest_host=host.host, dest_node=host.node, flavor=spec.flavor,
+            was_stopped=stopped))
+        await instance_actions.event(store, uuid, request_id, "conductor_migrate_server",
+                                     "finish", result="Success")
+        return host.host
 
     async def _bind(self, spec: RequestSpec, host: HostState) -> bool:
         values: dict[str, Any] = {"host": host.host, "node": host.node}

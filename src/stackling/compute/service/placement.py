@@ -207,3 +207,13 @@ async def consumers_on(session: AsyncSession, provider_name: str) -> set[str]:
             ResourceProvider, ResourceProvider.id == Allocation.resource_provider_id)
         .where(ResourceProvider.name == provider_name).distinct())).scalars()
     return set(rows)
+
+
+async def move_allocations(store: Store, source: str, target: str) -> int:
+    """Hand ``source``'s allocations to ``target`` (a resize parks the instance's old
+    allocation on its migration while the new flavor is claimed for the instance)."""
+    async with store.write() as session:
+        result = await session.execute(
+            update(Allocation).where(Allocation.consumer_id == source)
+            .values(consumer_id=target).execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from stackling.compute import states
 from stackling.compute.models import (
     Instance,
     InstanceTag,
+    Migration,
     ServerGroupMember,
     Service,
 )
@@ -294,8 +295,15 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> 
 
 
 async def finish_delete(svc: ComputeService, uuid: str) -> None:
-    """The end of every delete: free the claim, soft-delete the record."""
+    """The end of every delete: free the claims (the instance's and those its unfinished
+    resizes hold), soft-delete the record."""
     await placement.remove_allocations(svc.store, uuid)
+    async with svc.store.read() as session:
+        pending = list((await session.execute(select(Migration.uuid).where(
+            Migration.instance_uuid == uuid,
+            Migration.status.not_in(["confirmed", "reverted", "error"])))).scalars())
+    for migration in pending:
+        await placement.remove_allocations(svc.store, migration)
     now = utcnow()
     async with svc.store.write() as session:
         await compare_and_swap(session, uuid, {

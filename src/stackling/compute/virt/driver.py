@@ -142,6 +142,26 @@ class ComputeDriver(ABC):
     @abstractmethod
     async def resume(self, instance: InstanceInfo) -> None: ...
 
+    # -- resize (Nova's migrate_disk_and_power_off / finish_migration / ...) ----------------
+    @abstractmethod
+    async def migrate_disk_and_power_off(self, instance: InstanceInfo, dest_host: str) -> None:
+        """Source host: stop the guest and keep its disks aside for a revert (also when the
+        destination is this host). On failure the guest is left as it was."""
+
+    @abstractmethod
+    async def finish_migration(self, instance: InstanceInfo, image: ImageMeta,
+                               power_on: bool) -> None:
+        """Destination host: bring the guest up with ``instance.flavor`` (the new one).
+        On failure remove what this call made."""
+
+    @abstractmethod
+    async def confirm_migration(self, instance: InstanceInfo) -> None:
+        """Source host: delete the disks kept for a revert (idempotent)."""
+
+    @abstractmethod
+    async def finish_revert_migration(self, instance: InstanceInfo, power_on: bool) -> None:
+        """Source host: restore the guest from the kept disks with its old flavor."""
+
     @abstractmethod
     async def snapshot(self, instance: InstanceInfo) -> AsyncIterator[bytes]:
         """The instance's root disk as an image (chunks of its bytes, in the format

@@ -42,6 +42,7 @@ class FakeDriver(ComputeDriver):
         self.local_gb = local_gb
         self.spawn_delay = spawn_delay
         self.vms: dict[str, FakeVM] = {}
+        self.kept: dict[str, FakeVM] = {}  # guests stopped by a resize, kept for a revert
         #: tests: return a SpawnError (or None) for an instance to make its spawn fail
         self.fail_spawn: Callable[[InstanceInfo], SpawnError | None] | None = None
 
@@ -95,6 +96,8 @@ class FakeDriver(ComputeDriver):
 
     async def destroy(self, instance: InstanceInfo) -> None:
         self.vms.pop(instance.uuid, None)
+        if instance.vm_state == states.DELETED or instance.task_state == "deleting":
+            self.kept.pop(instance.uuid, None)
 
     async def get_power_state(self, instance: InstanceInfo) -> int:
         return self._vm(instance).power_state
@@ -152,6 +155,34 @@ class FakeDriver(ComputeDriver):
                                        "errors_count": 1}],
                      "memory_details": {"maximum": instance.flavor.memory_mb, "used": 0}})
         return data
+
+    async def migrate_disk_and_power_off(self, instance: InstanceInfo, dest_host: str) -> None:
+        vm = self.vms.pop(instance.uuid, None)
+        if vm is None:
+            raise InstanceNotFound(f"Instance {instance.uuid} could not be found.")
+        vm.power_state = states.SHUTDOWN
+        vm.console.append(f"migrating to {dest_host}")
+        self.kept[instance.uuid] = vm
+
+    async def finish_migration(self, instance: InstanceInfo, image: ImageMeta,
+                               power_on: bool) -> None:
+        kept = self.kept.get(instance.uuid)
+        console = list(kept.console) if kept else []
+        self.vms[instance.uuid] = FakeVM(
+            instance.uuid, instance.instance_name,
+            states.RUNNING if power_on else states.SHUTDOWN,
+            [*console, f"resized to {instance.flavor.name}"])
+
+    async def confirm_migration(self, instance: InstanceInfo) -> None:
+        self.kept.pop(instance.uuid, None)
+
+    async def finish_revert_migration(self, instance: InstanceInfo, power_on: bool) -> None:
+        vm = self.kept.pop(instance.uuid, None)
+        if vm is None:
+            raise InstanceNotFound(f"Instance {instance.uuid} has no disks kept to revert to.")
+        vm.power_state = states.RUNNING if power_on else states.SHUTDOWN
+        vm.console.append("resize reverted")
+        self.vms[instance.uuid] = vm
 
     async def snapshot(self, instance: InstanceInfo) -> AsyncIterator[bytes]:
         self._vm(instance)  # InstanceNotFound if it is gone
