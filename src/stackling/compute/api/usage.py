@@ -169,12 +169,9 @@ def _migration(request: Request, m: Migration) -> dict[str, Any]:
         "instance_uuid": m.instance_uuid, "new_instance_type_id": 0,
         "old_instance_type_id": 0, "source_compute": m.source_compute,
         "source_node": m.source_node, "status": m.status,
-        "updated_at": _naive(m.updated_at) if m.updated_at else None,
-        "source_region": "RegionOne", "dest_region": "RegionOne"}
+        "updated_at": _naive(m.updated_at) if m.updated_at else None}
     if at_least(request, "2.23"):
         out["migration_type"] = m.migration_type
-        out.pop("source_region")
-        out.pop("dest_region")
     if at_least(request, "2.59"):
         out["uuid"] = m.uuid
     if at_least(request, "2.80"):
