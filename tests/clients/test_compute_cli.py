@@ -57,6 +57,14 @@ def test_server_lifecycle(running_cloud: RunningCloud, image: str, tmp_path: Pat
     assert failed.returncode != 0 and "409" in failed.stderr
     cloud.openstack("server", "unpause", "cli-vm")
     wait_status(cloud, "cli-vm", "ACTIVE")
+    cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", "cli-vm")
+    assert wait_status(cloud, "cli-vm", "VERIFY_RESIZE")["flavor"]["name"] == "m1.small"
+    cloud.openstack("server", "resize", "confirm", "cli-vm")
+    wait_status(cloud, "cli-vm", "ACTIVE")
+    snap = cloud.openstack_json("server", "image", "create", "--name", "cli-snap", "--wait",
+                                "cli-vm")
+    assert snap["status"] == "active"
+    cloud.openstack("image", "delete", "cli-snap")
     log = cloud.openstack("console", "log", "show", "cli-vm").stdout
     assert "booted from image" in log
     cloud.openstack("server", "set", "--name", "cli-vm2", "cli-vm")
