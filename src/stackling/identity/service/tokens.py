@@ -368,7 +368,3 @@ def _substitute(catalog: list[dict[str, Any]], data: TokenData) -> list[dict[str
         {**svc, "endpoints": [{**ep, "url": fill(ep["url"])} for ep in svc["endpoints"]]}
         for svc in catalog
     ]
-
-
-def with_methods(data: TokenData, methods: tuple[str, ...]) -> TokenData:
-    return replace(data, methods=methods)
