@@ -12,6 +12,7 @@ from stackling.common.context import RequestContext
 from stackling.common.errors import ValidationError
 from stackling.identity.service.identity import Identity
 from stackling.web.auth import request_context
+from stackling.web.urls import base_url as base_url  # the identity root as clients see it
 
 
 def identity(request: Request) -> Identity:
@@ -63,13 +64,6 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
                   ) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status_code=status,
                     headers=headers, media_type="application/json")
-
-
-def base_url(request: Request) -> str:
-    """The identity root as the client sees it (honours X-Forwarded-*)."""
-    from stackling.web.urls import base_url as _base_url
-
-    return _base_url(request)
 
 
 def query_flag(request: Request, name: str) -> bool:
