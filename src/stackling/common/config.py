@@ -191,6 +191,45 @@ class ComputeConfig(_Section):
     quotas: ComputeQuotaConfig = Field(default_factory=ComputeQuotaConfig)
 
 
+class VolumeQuotaConfig(_Section):
+    """Default per-project block storage quotas (Cinder's defaults; -1 is unlimited)."""
+
+    volumes: int = Field(default=10, ge=-1)
+    snapshots: int = Field(default=10, ge=-1)
+    gigabytes: int = Field(default=1000, ge=-1)
+    backups: int = Field(default=10, ge=-1)
+    backup_gigabytes: int = Field(default=1000, ge=-1)
+    per_volume_gigabytes: int = Field(default=-1, ge=-1)
+    groups: int = Field(default=10, ge=-1)
+
+
+class VolumeConfig(_Section):
+    """The block storage service: API, scheduler, this node's volume and backup workers."""
+
+    host: str | None = None  # default: the machine's hostname
+    backend: Literal["file", "nbd", "memory"] = "file"
+    backend_name: str = "file"  # Cinder's volume_backend_name (volume types may ask for it)
+    pool_dir: Path | None = None  # default: <data_dir>/volumes
+    volume_format: Literal["raw", "qcow2"] = "raw"
+    # what the pool reports: capacity_gb (0 = the file system's size), thin provisioning
+    capacity_gb: int = Field(default=0, ge=0)
+    max_over_subscription_ratio: float = Field(default=20.0, gt=0)
+    reserved_percentage: int = Field(default=0, ge=0, le=100)
+    # NBD exports (backend "nbd"): address and port range qemu-nbd listens on
+    nbd_host: str = "127.0.0.1"
+    nbd_port_min: int = Field(default=10809, ge=1, le=65535)
+    nbd_port_max: int = Field(default=10909, ge=1, le=65535)
+    backup_dir: Path | None = None  # default: <data_dir>/volume-backups
+    backup_store: Literal["directory", "memory"] = "directory"
+    default_volume_type: str = "__DEFAULT__"
+    default_availability_zone: str = "nova"
+    max_limit: int = Field(default=1000, ge=1)
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    service_down_time: float = Field(default=60.0, gt=0)
+    policy_file: Path | None = None
+    quotas: VolumeQuotaConfig = Field(default_factory=VolumeQuotaConfig)
+
+
 class AuthConfig(_Section):
     """How non-identity services validate tokens (the keystonemiddleware part)."""
 
@@ -215,6 +254,7 @@ class Config(_Section):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    volume: VolumeConfig = Field(default_factory=VolumeConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
