@@ -108,6 +108,42 @@ class ImageQuotaConfig(_Section):
     image_stage_total: int = Field(default=-1, ge=-1)
 
 
+class QemuConfig(_Section):
+    """The QEMU hypervisor driver (``virt = "qemu"``)."""
+
+    binary: str = "qemu-system-x86_64"
+    # kvm: always; tcg: never; auto: KVM only when a short probe boot proves it works
+    accel: Literal["auto", "kvm", "tcg"] = "auto"
+    machine: str = "pc"
+    # a guest whose serial console stays silent this long after start is a failed boot
+    boot_timeout: float = Field(default=60.0, gt=0)
+    # stop/soft reboot: seconds for the guest to power off after the ACPI button
+    powerdown_timeout: float = Field(default=30.0, ge=0)
+    kvm_probe_timeout: float = Field(default=10.0, gt=0)
+    # attach a config drive (ISO 9660, label config-2) to every VM
+    force_config_drive: bool = True
+    vnc: bool = True
+    # host capacity reported to the scheduler (0: the real host's figure)
+    vcpus: int = Field(default=0, ge=0)
+    memory_mb: int = Field(default=0, ge=0)
+    local_gb: int = Field(default=0, ge=0)
+
+
+class MetadataConfig(_Section):
+    """The metadata service: requests proxied by the network's metadata proxy carry
+    X-Instance-ID and X-Instance-ID-Signature = hex HMAC-SHA256(shared_secret, id)."""
+
+    shared_secret: str | None = None
+
+
+class ConsoleConfig(_Section):
+    """Remote consoles: one-time tokens and the websocket proxy."""
+
+    token_ttl: float = Field(default=600.0, gt=0)
+    # the base URL clients open (default: <public_url>/console)
+    base_url: str | None = None
+
+
 class ImageConfig(_Section):
     """The image service (Glance v2)."""
 
@@ -255,6 +291,9 @@ class Config(_Section):
     image: ImageConfig = Field(default_factory=ImageConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     volume: VolumeConfig = Field(default_factory=VolumeConfig)
+    qemu: QemuConfig = Field(default_factory=QemuConfig)
+    metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
