@@ -266,6 +266,44 @@ class VolumeConfig(_Section):
     quotas: VolumeQuotaConfig = Field(default_factory=VolumeQuotaConfig)
 
 
+class NetworkQuotaConfig(_Section):
+    """Default per-project network quotas (Neutron's defaults; -1 is unlimited)."""
+
+    network: int = Field(default=100, ge=-1)
+    subnet: int = Field(default=100, ge=-1)
+    port: int = Field(default=500, ge=-1)
+    router: int = Field(default=10, ge=-1)
+    floatingip: int = Field(default=50, ge=-1)
+    security_group: int = Field(default=10, ge=-1)
+    security_group_rule: int = Field(default=100, ge=-1)
+
+
+class NetworkConfig(_Section):
+    """The network service (Neutron v2.0 API and the RPC server its agents talk to)."""
+
+    # ``stackling up`` creates ``public`` (flat, external, on this host-only range), and for
+    # the demo project ``private`` + its subnet + ``router1`` with its gateway on public
+    bootstrap: bool = True
+    public_physical_network: str = "public"
+    public_cidr: str = "172.24.4.0/24"
+    public_gateway: str | None = "172.24.4.1"
+    public_pool: tuple[str, str] | None = None  # default: the whole range but the gateway
+    private_cidr: str = "10.0.0.0/26"
+    default_mtu: int = Field(default=1450, ge=68)
+    external_mtu: int = Field(default=1500, ge=68)
+    vni_min: int = Field(default=1, ge=1)
+    vni_max: int = Field(default=65535, ge=1)
+    base_mac: str = "fa:16:3e:00:00:00"
+    dns_domain: str = "openstacklocal."
+    max_limit: int = Field(default=1000, ge=1)
+    # an agent silent this long is shown dead (``alive: false``) in /v2.0/agents
+    agent_down_time: float = Field(default=75.0, gt=0)
+    # HostStateChanged fanouts are coalesced over this many seconds
+    notify_delay: float = Field(default=0.05, ge=0)
+    policy_file: Path | None = None
+    quotas: NetworkQuotaConfig = Field(default_factory=NetworkQuotaConfig)
+
+
 class AuthConfig(_Section):
     """How non-identity services validate tokens (the keystonemiddleware part)."""
 
@@ -290,6 +328,7 @@ class Config(_Section):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     volume: VolumeConfig = Field(default_factory=VolumeConfig)
     qemu: QemuConfig = Field(default_factory=QemuConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
