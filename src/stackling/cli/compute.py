@@ -17,7 +17,7 @@ from stackling.compute.api.app import create_app
 from stackling.compute.conductor import Conductor
 from stackling.compute.scheduler.manager import Scheduler
 from stackling.compute.service.compute import ComputeService
-from stackling.compute.virt import FakeDriver
+from stackling.compute.virt import DRIVERS, ComputeDriver, FakeDriver, QemuDriver
 
 
 class ComputeComponent(Component):
@@ -59,8 +59,13 @@ class ComputeComponent(Component):
         names = [host] if conf.fake_hosts == 1 else [
             f"{host}-{i:04d}" for i in range(1, conf.fake_hosts + 1)]
         for name in names:
-            driver = FakeDriver(name, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
-                                local_gb=conf.fake_local_gb, spawn_delay=conf.fake_spawn_delay)
+            driver: ComputeDriver
+            if DRIVERS[config.virt] is QemuDriver:
+                driver = QemuDriver(name, config.qemu, config.data_dir, images)
+            else:
+                driver = FakeDriver(name, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
+                                    local_gb=conf.fake_local_gb,
+                                    spawn_delay=conf.fake_spawn_delay)
             agent = ComputeAgent(name, runtime.bus, driver, images,
                                  heartbeat_interval=conf.heartbeat_interval,
                                  call_timeout=config.bus.call_timeout)

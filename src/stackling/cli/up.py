@@ -42,9 +42,9 @@ from stackling.identity.service.bootstrap import Account, CatalogEntry, bootstra
 from stackling.identity.service.identity import Identity
 from stackling.web.fastlane import FastLane
 from stackling.web.metrics import metrics_app
+from stackling.web.protocol import CoalescingHttpToolsProtocol
 
 UNAVAILABLE = {
-    ("virt", "qemu"): "--virt qemu: the QEMU driver is not in this release yet; use --virt fake",
     ("dataplane", "linuxbridge"): "--dataplane linuxbridge: the Linux bridge data plane is not "
                                   "in this release yet; use --dataplane noop",
 }
@@ -253,7 +253,7 @@ async def serve_app(app: ASGIApp, config: Config, sock: socket.socket) -> None:
     server = _Server(uvicorn.Config(
         # X-Forwarded-* is read where URLs are built (stackling.web.urls), not rewritten here
         app, log_config=None, access_log=False, lifespan="off", server_header=False,
-        proxy_headers=False,
+        proxy_headers=False, http=CoalescingHttpToolsProtocol,
     ))
     await server.serve(sockets=[sock])
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from stackling.compute.virt.driver import ComputeDriver
 from stackling.compute.virt.fake import FakeDriver
+from stackling.compute.virt.qemu import QemuDriver
 
-#: ``config.virt`` -> driver class. The QEMU driver joins this table in its own issue.
-DRIVERS: dict[str, type[ComputeDriver]] = {"fake": FakeDriver}
+#: ``config.virt`` -> driver class
+DRIVERS: dict[str, type[ComputeDriver]] = {"fake": FakeDriver, "qemu": QemuDriver}
 
-__all__ = ["DRIVERS", "ComputeDriver", "FakeDriver"]
+__all__ = ["DRIVERS", "ComputeDriver", "FakeDriver", "QemuDriver"]
