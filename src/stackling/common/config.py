@@ -304,6 +304,25 @@ class NetworkConfig(_Section):
     quotas: NetworkQuotaConfig = Field(default_factory=NetworkQuotaConfig)
 
 
+class NetworkAgentConfig(_Section):
+    """This node's network agent (L2/DHCP/L3/metadata) and its data plane."""
+
+    host: str | None = None  # default: the compute host name, else the machine's hostname
+    roles: list[str] = Field(default_factory=lambda: ["l2", "dhcp", "l3"])
+    tunnel_ip: str | None = None  # VXLAN endpoint of this node (multi-node only)
+    # physical network name -> existing host bridge (flat / external networks)
+    physical_bridges: dict[str, str] = Field(default_factory=lambda: {"public": "br-ex"})
+    # ``stackling up --dataplane linuxbridge``: the host-side bridge of the public network
+    external_bridge: str = "br-ex"
+    netns_prefix: str = ""  # before qdhcp-/qrouter- (tests set their own)
+    # the compute metadata service (the shared secret is [metadata] shared_secret)
+    metadata_url: str | None = None
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    resync_interval: float = Field(default=60.0, gt=0)
+    tap_poll_interval: float = Field(default=0.5, gt=0)
+    dhcp_lease_time: int = Field(default=86400, ge=120)
+
+
 class AuthConfig(_Section):
     """How non-identity services validate tokens (the keystonemiddleware part)."""
 
@@ -329,6 +348,7 @@ class Config(_Section):
     image: ImageConfig = Field(default_factory=ImageConfig)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    network_agent: NetworkAgentConfig = Field(default_factory=NetworkAgentConfig)
     volume: VolumeConfig = Field(default_factory=VolumeConfig)
     qemu: QemuConfig = Field(default_factory=QemuConfig)
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
