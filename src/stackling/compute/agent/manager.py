@@ -106,7 +106,8 @@ POWER_ACTIONS: dict[type[Message], PowerAction] = {
 class ComputeAgent:
     def __init__(self, host: str, bus: Transport, driver: ComputeDriver,
                  images: ImageClient | None, *, heartbeat_interval: float = 10.0,
-                 resource_interval: float = 60.0, call_timeout: float | None = None) -> None:
+                 resource_interval: float = 60.0, call_timeout: float | None = None,
+                 power_sync_interval: float = 60.0) -> None:
         self.host = host
         self.bus = bus
         self.driver = driver
@@ -115,6 +116,7 @@ class ComputeAgent:
         self.peers = ComputeAgentAPI(bus)  # other hosts' agents (resize hands over)
         self.heartbeat_interval = heartbeat_interval
         self.resource_interval = resource_interval
+        self.power_sync_interval = power_sync_interval
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -130,6 +132,7 @@ class ComputeAgent:
         await self.reconcile()
         self._subscription = await self.bus.serve(compute_topic(self.host), self._handle)
         self._tasks.append(asyncio.create_task(self._heartbeats()))
+        self._tasks.append(asyncio.create_task(self._power_syncs()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -534,6 +537,38 @@ class ComputeAgent:
                 await self.conductor.instance_update(m.instance_uuid, {"power_state": power})
             return
         log.debug("event %s for %s with nobody waiting", m.name, m.instance_uuid)
+
+    # -- power state sync (Nova's _sync_power_states) ---------------------------------------
+    async def _power_syncs(self) -> None:
+        while True:
+            await asyncio.sleep(self.power_sync_interval)
+            try:
+                await self.sync_power_states()
+            except StacklingError as exc:
+                log.warning("power state sync of %s failed: %s", self.host, exc)
+
+    async def sync_power_states(self) -> None:
+        """Record what the hypervisor says about idle instances; a guest found shut down
+        or crashed while ACTIVE becomes SHUTOFF, as Nova's sync stops it."""
+        for instance in await self.conductor.instances_on_host():
+            if instance.task_state is not None or instance.vm_state not in (
+                    states.ACTIVE, states.PAUSED, states.SUSPENDED, states.STOPPED):
+                continue
+            async with self._serialized(instance.uuid):
+                try:
+                    power = await self.driver.get_power_state(instance)
+                except InstanceNotFound:
+                    power = states.NOSTATE
+                except VirtError:
+                    continue
+                values: dict[str, Any] = {"power_state": power}
+                if instance.vm_state == states.ACTIVE and power in (
+                        states.SHUTDOWN, states.CRASHED, states.NOSTATE):
+                    values["vm_state"] = states.STOPPED
+                if values != {"power_state": instance.power_state}:
+                    log.info("%s: power state %s -> %s", instance.uuid,
+                             instance.power_state, power)
+                    await self.conductor.instance_update(instance.uuid, values, [None])
 
     # -- restart: reconcile -----------------------------------------------------------------
     async def reconcile(self) -> None:
