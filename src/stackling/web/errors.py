@@ -38,6 +38,15 @@ def nova_error(code: int, title: str, message: str) -> dict[str, Any]:
     return {key: {"code": code, "message": message}}
 
 
+def cinder_error(code: int, title: str, message: str) -> dict[str, Any]:
+    """Cinder's fault body: ``{"itemNotFound": {"code": 404, "message": ...}}``."""
+    key = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
+           405: "badMethod", 409: "conflictingRequest", 413: "overLimit",
+           415: "badMediaType", 429: "overLimit", 501: "notImplemented",
+           503: "serviceUnavailable"}.get(code, "computeFault")
+    return {key: {"code": code, "message": message}}
+
+
 def neutron_error(code: int, title: str, message: str) -> dict[str, Any]:
     kind = {400: "BadRequest", 401: "NotAuthorized", 403: "PolicyNotAuthorized",
             404: "NotFound", 409: "Conflict"}.get(code, "NeutronError")
