@@ -2,7 +2,8 @@
 
 bcrypt reads at most 72 bytes; longer secrets are first reduced with SHA-256 (base64, 44
 bytes) so every byte counts, as passlib's bcrypt_sha256 does. Hashing and verifying run in
-worker threads (bcrypt drops the GIL), so the event loop stays free and both cores work.
+worker threads, one per core (bcrypt drops the GIL), so the event loop stays free and every
+core works.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 
 import bcrypt
 
-from stackling.common.blocking import run_blocking
+from stackling.common.blocking import run_cpu_bound
 
 _BCRYPT_MAX = 72
 
@@ -32,15 +33,15 @@ class PasswordHasher:
         return bcrypt.hashpw(_prepare(secret), bcrypt.gensalt(self.rounds)).decode("ascii")
 
     async def hash(self, secret: str) -> str:
-        return await run_blocking(self.hash_sync, secret)
+        return await run_cpu_bound(self.hash_sync, secret)
 
     async def verify(self, secret: str, hashed: str | None) -> bool:
         """Constant-time check (bcrypt.checkpw). A missing hash still costs one bcrypt round
         so that "no such user" and "wrong password" take the same time."""
         if not hashed:
-            await run_blocking(self.hash_sync, secret)
+            await run_cpu_bound(self.hash_sync, secret)
             return False
         try:
-            return await run_blocking(bcrypt.checkpw, _prepare(secret), hashed.encode("ascii"))
+            return await run_cpu_bound(bcrypt.checkpw, _prepare(secret), hashed.encode("ascii"))
         except ValueError:
             return False
