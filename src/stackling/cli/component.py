@@ -40,6 +40,8 @@ class Component(ABC):
     service_name: ClassVar[str]  # catalog name, "glance"
     description: ClassVar[str] = ""
     service_user: ClassVar[str | None] = None  # "glance": created in project "service"
+    # more catalog entries at the same URL: (type, name), e.g. ("volumev3", "cinderv3")
+    catalog_aliases: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @abstractmethod
     async def start(self, runtime: Runtime) -> ASGIApp:

@@ -69,7 +69,9 @@ def catalog_for(config: Config, components: list[Component]) -> list[CatalogEntr
     base = config.public_url()
     return [CatalogEntry("identity", "keystone", f"{base}/identity", "Identity (stackling)"),
             *(CatalogEntry(c.service_type, c.service_name, c.catalog_url(base), c.description)
-              for c in components)]
+              for c in components),
+            *(CatalogEntry(kind, name, c.catalog_url(base), c.description)
+              for c in components for kind, name in c.catalog_aliases)]
 
 
 async def _identity_health(identity: Identity) -> str:

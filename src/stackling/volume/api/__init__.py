@@ -1,0 +1,1 @@
+"""The Block Storage v3 HTTP API."""

@@ -1,0 +1,1 @@
+"""Backup stores (cinder-backup's drivers), selected from an explicit table."""

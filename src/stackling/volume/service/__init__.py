@@ -1,0 +1,1 @@
+"""The block storage service layer: state transitions, quotas, scheduling requests."""
