@@ -94,6 +94,9 @@ def dnsmasq_argv(network: NetworkState, interface: str, workdir: Path, lease_tim
     argv = [binary, "--no-hosts", "--no-resolv", "--port=0", "--conf-file=/dev/null",
             f"--pid-file={workdir / 'pid'}", f"--dhcp-hostsfile={workdir / 'host'}",
             f"--dhcp-optsfile={workdir / 'opts'}", f"--dhcp-leasefile={workdir / 'leases'}",
+            # it re-reads the host/opts files on SIGHUP, after dropping privileges, and the
+            # data dir is private to root: stay root (docs/decisions.md)
+            "--user=root", f"--log-facility={workdir / 'log'}",
             f"--interface={interface}", "--except-interface=lo", "--bind-interfaces",
             "--dhcp-authoritative", f"--domain={DOMAIN}", "--dhcp-lease-max=65536"]
     for index, subnet in enumerate(dhcp_subnets(network)):

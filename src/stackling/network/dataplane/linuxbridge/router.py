@@ -31,7 +31,7 @@ def render_nat(router: RouterState) -> str:
         lines.append(f"    ip daddr {fip.floating_ip_address} dnat to {fip.fixed_ip_address}")
     lines.append("  }")
     lines.append("  chain output {")  # the router itself reaching a floating IP
-    lines.append("    type nat hook output priority dstnat; policy accept;")
+    lines.append("    type nat hook output priority -100; policy accept;")
     for fip in fips:
         if ":" not in fip.floating_ip_address:
             lines.append(f"    ip daddr {fip.floating_ip_address} dnat to "
