@@ -40,14 +40,12 @@ from stackling.identity.api.app import create_app as create_identity_app
 from stackling.identity.api.fastpath import lanes as identity_lanes
 from stackling.identity.service.bootstrap import Account, CatalogEntry, bootstrap
 from stackling.identity.service.identity import Identity
+from stackling.network.dataplane import missing_tools as dataplane_missing_tools
 from stackling.web.fastlane import FastLane
 from stackling.web.metrics import metrics_app
 from stackling.web.protocol import CoalescingHttpToolsProtocol
 
-UNAVAILABLE = {
-    ("dataplane", "linuxbridge"): "--dataplane linuxbridge: the Linux bridge data plane is not "
-                                  "in this release yet; use --dataplane noop",
-}
+UNAVAILABLE: dict[tuple[str, str], str] = {}
 
 
 def say(message: str) -> None:
@@ -58,6 +56,9 @@ def check_choices(config: Config) -> str | None:
     for (name, value), message in UNAVAILABLE.items():
         if getattr(config, name) == value:
             return message
+    if config.dataplane == "linuxbridge" and (missing := dataplane_missing_tools()):
+        return (f"--dataplane linuxbridge needs {', '.join(missing)} (apt-get install "
+                "iproute2 nftables dnsmasq-base; run as root); or use --dataplane noop")
     return None
 
 

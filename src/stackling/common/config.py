@@ -312,8 +312,9 @@ class NetworkAgentConfig(_Section):
     tunnel_ip: str | None = None  # VXLAN endpoint of this node (multi-node only)
     # physical network name -> existing host bridge (flat / external networks)
     physical_bridges: dict[str, str] = Field(default_factory=lambda: {"public": "br-ex"})
-    # ``stackling up --dataplane linuxbridge``: the host-side bridge of the public network
-    external_bridge: str = "br-ex"
+    # with the linuxbridge data plane: create the public network's host bridge
+    # (physical_bridges[network.public_physical_network]) with the public gateway on it
+    manage_external_bridge: bool = True
     netns_prefix: str = ""  # before qdhcp-/qrouter- (tests set their own)
     # the compute metadata service (the shared secret is [metadata] shared_secret)
     metadata_url: str | None = None

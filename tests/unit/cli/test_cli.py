@@ -12,7 +12,14 @@ def test_unavailable_choices_fail_clearly(tmp_path: Path, capsys: pytest.Capture
                                           ) -> None:
     assert main(["up", "--data-dir", str(tmp_path), "--virt", "qemu"]) == 2
     assert "--virt qemu" in capsys.readouterr().err
+
+
+def test_linuxbridge_without_its_tools_fails_clearly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stackling.cli.up.dataplane_missing_tools", lambda: ["root", "dnsmasq"])
     assert main(["up", "--data-dir", str(tmp_path), "--dataplane", "linuxbridge"]) == 2
+    assert "needs root, dnsmasq" in capsys.readouterr().err
 
 
 def test_db_upgrade_and_rotate_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

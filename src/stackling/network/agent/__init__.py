@@ -9,6 +9,7 @@ import socket
 
 from stackling.bus import Transport
 from stackling.common.config import Config
+from stackling.network.agent.hostbridge import ExternalBridge
 from stackling.network.agent.manager import NetworkAgent
 from stackling.network.dataplane import (
     DATAPLANES,
@@ -18,7 +19,7 @@ from stackling.network.dataplane import (
     NoopDataplane,
 )
 
-__all__ = ["NetworkAgent", "create_dataplane", "start_agent"]
+__all__ = ["ExternalBridge", "NetworkAgent", "create_dataplane", "start_agent"]
 
 
 def create_dataplane(name: str, config: Config, roles: list[str] | None = None) -> Dataplane:
@@ -42,8 +43,19 @@ def create_dataplane(name: str, config: Config, roles: list[str] | None = None) 
 async def start_agent(transport: Transport, host: str | None, roles: list[str] | None,
                       dataplane_name: str, config: Config) -> NetworkAgent:
     """Build the data plane, start the agent (its first sync is the restart reconcile) and
-    return it; ``await agent.stop()`` stops it and leaves the kernel objects in place."""
+    return it; ``await agent.stop()`` stops it and leaves the kernel objects in place.
+
+    With ``linuxbridge`` and ``[network_agent] manage_external_bridge`` the public network's
+    host bridge (``physical_bridges[public_physical_network]``) is made first, with the
+    public gateway address on it, and removed again by ``stop()`` if this call made it."""
     conf = config.network_agent
+    bridge: ExternalBridge | None = None
+    public = conf.physical_bridges.get(config.network.public_physical_network)
+    if (dataplane_name == "linuxbridge" and conf.manage_external_bridge and public
+            and config.network.public_gateway):
+        bridge = ExternalBridge(public, config.network.public_gateway,
+                                config.network.public_cidr)
+        await bridge.ensure()
     roles = list(roles if roles is not None else conf.roles)
     host = host or conf.host or config.compute.host or socket.gethostname()
     agent = NetworkAgent(transport, host, roles, create_dataplane(dataplane_name, config, roles),
@@ -51,5 +63,12 @@ async def start_agent(transport: Transport, host: str | None, roles: list[str] |
                          resync_interval=conf.resync_interval,
                          tap_poll_interval=conf.tap_poll_interval,
                          call_timeout=config.bus.call_timeout)
-    await agent.start()
+    if bridge is not None:
+        agent.on_stop.append(bridge.remove)
+    try:
+        await agent.start()
+    except BaseException:
+        if bridge is not None:
+            await bridge.remove()
+        raise
     return agent

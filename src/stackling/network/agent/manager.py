@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from stackling.bus import Message, Subscription, Transport
@@ -62,6 +63,8 @@ class NetworkAgent:
         self._reported_failed: dict[str, str] = {}
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: run after the agent stopped (e.g. removing the host bridge it made)
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -86,6 +89,11 @@ class NetworkAgent:
                 await self._subscription.cancel()
             self._subscription = None
         await self.dataplane.close()
+        for hook in self.on_stop:
+            try:
+                await hook()
+            except Exception as exc:
+                log.warning("network agent %s: stop hook failed: %s", self.host, exc)
 
     async def _handle(self, message: Message, context: dict[str, Any]) -> None:
         if isinstance(message, HostStateChanged) and (
