@@ -1,5 +1,5 @@
 """Runs a Linux bridge data plane inside the test's "host" namespace (started with
-``ip netns exec <host ns> python3 netdp_runner.py PREFIX DATA_DIR UPSTREAM_PORT``).
+``nsenter --net=<host ns> python3 netdp_runner.py PREFIX DATA_DIR UPSTREAM_PORT [TUNNEL_IP]``).
 
 One JSON request per stdin line, one JSON answer per stdout line:
 ``{"op": "apply", "state": {...HostState...}}`` -> the report; ``{"op": "refresh"}``;
@@ -36,11 +36,12 @@ def as_json(report: ApplyReport) -> dict[str, Any]:
 
 async def main() -> None:
     prefix, data_dir, port = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    tunnel_ip = sys.argv[4] if len(sys.argv) > 4 else None
     server = await asyncio.start_server(upstream, "127.0.0.1", port)
     dp = LinuxBridgeDataplane(LinuxBridgeOptions(
         data_dir=data_dir, netns_prefix=prefix, physical_bridges={"public": "br-ex"},
         metadata_url=f"http://127.0.0.1:{port}", metadata_secret="s3cret",
-        dhcp_lease_time=600))
+        dhcp_lease_time=600, tunnel_ip=tunnel_ip))
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -72,7 +72,8 @@ def sh(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.Comple
 
 
 class Lab:
-    def __init__(self) -> None:
+    def __init__(self, tunnel_ip: str | None = None) -> None:
+        self.tunnel_ip = tunnel_ip
         self.prefix = f"sl{secrets.token_hex(2)}-"
         self.host = self.prefix + "host"
         self.tmp = Path(tempfile.mkdtemp(prefix="netdp-"))
@@ -89,8 +90,8 @@ class Lab:
             # nsenter, not ``ip netns exec``: that one also gives the child its own mount
             # namespace, and the namespaces the data plane adds would stay invisible here
             ["nsenter", f"--net=/run/netns/{self.host}", sys.executable, str(RUNNER),
-             self.prefix,
-             str(self.tmp / "data"), str(UPSTREAM_PORT)],
+             self.prefix, str(self.tmp / "data"), str(UPSTREAM_PORT),
+             *([self.tunnel_ip] if self.tunnel_ip else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def stop_runner(self) -> None:
@@ -416,3 +417,40 @@ def test_restart_reconciles_and_deleting_everything_leaves_nothing(lab: Lab) -> 
     links = lab.host_links()
     assert set(links) == {"lo", tap_name(vm1.id), tap_name(vm2.id)}
     assert all("master" not in rec for rec in links.values())
+
+
+def test_vxlan_joins_two_hosts(lab: Lab) -> None:
+    """Two hosts (two data planes in two namespaces) on one underlay link: one VNI, unicast
+    FDB entries to the peer, the VMs on either side talk; without the peer they do not."""
+    lab.close()  # this test wants two hosts with tunnel addresses
+    one, two = Lab("192.168.77.1"), Lab("192.168.77.2")
+    try:
+        sh("ip", "link", "add", "name", "underlay", "netns", one.host, "type", "veth", "peer",
+           "name", "underlay", "netns", two.host)
+        for side, addr in ((one, "192.168.77.1/24"), (two, "192.168.77.2/24")):
+            side.in_host("ip", "addr", "add", addr, "dev", "underlay")
+            side.in_host("ip", "link", "set", "underlay", "up")
+        net = network(4242, "10.42.0.0/24", "10.42.0.1")
+        net = net.model_copy(update={"mtu": 1450})
+        sg = group("default", EGRESS_ANY, rule("ingress", remote_group_id="default"),
+                   members=["10.42.0.11", "10.42.0.12"])
+        vm1 = port(net, "10.42.0.11", 111, groups=["default"])
+        vm2 = port(net, "10.42.0.12", 112, groups=["default"])
+        one.vm("vm1", vm1, "10.42.0.11/24")
+        two.vm("vm2", vm2, "10.42.0.12/24")
+        for side, vm, peer in ((one, vm1, "192.168.77.2"), (two, vm2, "192.168.77.1")):
+            side.apply(HostState(host=HOST, networks=[net], ports=[vm], security_groups=[sg],
+                                 tunnel_peers={"other": peer, "me": side.tunnel_ip or ""}))
+        links = one.host_links()
+        assert links["vxlan-4242"]["linkinfo"]["info_data"]["id"] == 4242
+        assert one.ping("vm1", "10.42.0.12") and two.ping("vm2", "10.42.0.11")
+        fdb = one.in_host("bridge", "fdb", "show", "dev", "vxlan-4242").stdout
+        assert "00:00:00:00:00:00 dst 192.168.77.2" in fdb
+        # the peer leaves: its FDB entry goes, and with it the path
+        one.apply(HostState(host=HOST, networks=[net], ports=[vm1], security_groups=[sg]))
+        assert "192.168.77.2" not in one.in_host("bridge", "fdb", "show", "dev",
+                                                 "vxlan-4242").stdout
+        assert not one.ping("vm1", "10.42.0.12", tries=1)
+    finally:
+        one.close()
+        two.close()
