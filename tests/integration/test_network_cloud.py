@@ -1,0 +1,238 @@
+"""The whole chain on the Linux bridge data plane: ``stackling up --dataplane linuxbridge``
+runs inside a namespace (``sl<random>-host``, entered with ``nsenter --net``), so its
+``br-ex``, bridges, ``qdhcp-``/``qrouter-`` namespaces (prefixed via
+``[network_agent] netns_prefix``) and nft tables all live there. The test talks to the API
+from a thread that has joined that namespace (``setns``), plays the hypervisor by creating
+the port's tap (a veth into a "VM" namespace), and checks the port goes ACTIVE, the VM gets
+its address by DHCP, reaches its router, and its floating IP answers from the host side.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+
+from stackling.network.rpcapi import tap_name
+
+TOOLS = ("ip", "nft", "dnsmasq", "busybox", "bridge", "nsenter")
+missing = [t for t in TOOLS if shutil.which(t) is None]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    pytest.mark.skipif(bool(missing), reason=f"missing tools: {missing}"),
+]
+
+API_PORT = 18310
+NODE = "node1"
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+UDHCPC_SCRIPT = """#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "$router" dev "$interface"
+    echo "$ip" > "$LEASE_FILE"
+    ;;
+esac
+exit 0
+"""
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=60)
+
+
+def _enter(path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns failed")
+    finally:
+        os.close(fd)
+
+
+class Cloud:
+    """``stackling up`` in the host namespace plus an API client living in it too."""
+
+    def __init__(self) -> None:
+        self.prefix = f"sl{secrets.token_hex(2)}-"
+        self.host = self.prefix + "host"
+        self.tmp = Path(tempfile.mkdtemp(prefix="netdp-"))
+        self.data = self.tmp / "data"
+        self.log = self.tmp / "up.log"
+        self.vms: dict[str, str] = {}
+        sh("ip", "netns", "add", self.host)
+        sh("ip", "netns", "exec", self.host, "ip", "link", "set", "lo", "up")
+        self.pool = ThreadPoolExecutor(1, initializer=_enter,
+                                       initargs=(f"/run/netns/{self.host}",))
+        self.url = f"http://127.0.0.1:{API_PORT}"
+        env = {**os.environ, "STACKLING_IDENTITY__PASSWORD_HASH_ROUNDS": "4",
+               "STACKLING_NETWORK_AGENT__NETNS_PREFIX": self.prefix,
+               "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
+               "STACKLING_NETWORK_AGENT__TAP_POLL_INTERVAL": "0.2",
+               "STACKLING_IMAGE__BUILD_TINY_IMAGE": "never"}
+        self.process = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{self.host}", sys.executable, "-m",
+             "stackling.cli.main", "up", "--data-dir", str(self.data), "--port", str(API_PORT),
+             "--dataplane", "linuxbridge"],
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env)
+        self.token = ""
+
+    def run(self, func: Callable[[], T]) -> T:
+        return self.pool.submit(func).result()
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"stackling up exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if self.run(lambda: httpx.get(f"{self.url}/healthz", timeout=2)
+                            ).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(f"not healthy:\n{self.log.read_text()[-3000:]}")
+        auth = yaml.safe_load((self.data / "clouds.yaml").read_text())["clouds"][
+            "stackling"]["auth"]
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": auth["username"], "password": auth["password"],
+            "domain": {"name": "Default"}}}},
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+        resp = self.run(lambda: httpx.post(f"{self.url}/identity/v3/auth/tokens", json=body))
+        resp.raise_for_status()
+        self.token = resp.headers["X-Subject-Token"]
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+        resp = self.run(lambda: httpx.request(
+            method, f"{self.url}/network/v2.0{path}", json=body, timeout=30,
+            headers={"X-Auth-Token": self.token}))
+        assert resp.status_code < 300, (method, path, resp.status_code, resp.text)
+        return resp.json() if resp.content else {}
+
+    def until(self, check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}\n{self.log.read_text()[-3000:]}")
+
+    def namespaces(self) -> set[str]:
+        return {line.split()[0] for line in sh("ip", "netns", "list").stdout.splitlines()
+                if line.startswith(self.prefix)} - {self.host, *self.vms.values()}
+
+    def vm(self, name: str, port: dict[str, Any]) -> None:
+        ns = self.prefix + name
+        sh("ip", "netns", "add", ns)
+        self.vms[name] = ns
+        sh("ip", "link", "add", "name", tap_name(port["id"]), "netns", self.host, "type",
+           "veth", "peer", "name", "eth0", "address", port["mac_address"], "netns", ns)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+
+    def dhcp(self, name: str) -> str:
+        script = self.tmp / "udhcpc.sh"
+        script.write_text(UDHCPC_SCRIPT)
+        script.chmod(0o755)
+        lease = self.tmp / f"lease-{name}"
+        sh("ip", "netns", "exec", self.vms[name], "env", f"LEASE_FILE={lease}", "busybox",
+           "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", str(script))
+        return lease.read_text().strip()
+
+    def ping(self, ns: str, ip: str) -> bool:
+        return sh("ip", "netns", "exec", ns, "busybox", "ping", "-c", "3", "-W", "1", "-w",
+                  "4", ip, check=False).returncode == 0
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.pool.shutdown()
+        for pid in sh("pgrep", "-f", f"dnsmasq.*{self.tmp}", check=False).stdout.split():
+            sh("kill", pid, check=False)
+        for line in sh("ip", "netns", "list").stdout.splitlines():
+            if line.startswith(self.prefix):
+                sh("ip", "netns", "del", line.split()[0], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def cloud() -> Iterator[Cloud]:
+    the_cloud = Cloud()
+    try:
+        the_cloud.wait_healthy()
+        yield the_cloud
+    finally:
+        the_cloud.close()
+
+
+def test_port_goes_active_gets_dhcp_and_a_floating_ip_through_the_api(cloud: Cloud) -> None:
+    private = cloud.until(lambda: cloud.api("GET", "/networks?name=private")["networks"],
+                          "the bootstrap's private network")[0]
+    public = cloud.api("GET", "/networks?name=public")["networks"][0]
+    # the agent serves the bootstrap's router and the private network's DHCP
+    cloud.until(lambda: {f"{cloud.prefix}qdhcp-{private['id']}"} <= cloud.namespaces()
+                and any(ns.startswith(f"{cloud.prefix}qrouter-") for ns in cloud.namespaces()),
+                "the qdhcp- and qrouter- namespaces")
+    # ``br-ex`` with the public gateway address, made by the agent in its namespace
+    addr = sh("ip", "-n", cloud.host, "-br", "addr", "show", "br-ex").stdout
+    assert "172.24.4.1/24" in addr
+
+    port = cloud.api("POST", "/ports", {"port": {
+        "network_id": private["id"], "device_owner": "compute:nova",
+        "device_id": str(uuid.uuid4()), "binding:host_id": NODE,
+        "project_id": private["project_id"]}})["port"]
+    assert port["status"] == "DOWN"
+    cloud.vm("vm", port)  # the hypervisor plugs the tap
+    cloud.until(lambda: cloud.api("GET", f"/ports/{port['id']}")["port"]["status"] == "ACTIVE",
+                "the port to go ACTIVE")
+    assert cloud.dhcp("vm") == port["fixed_ips"][0]["ip_address"]
+    subnet = cloud.api("GET", f"/subnets/{port['fixed_ips'][0]['subnet_id']}")["subnet"]
+    assert cloud.ping(cloud.vms["vm"], subnet["gateway_ip"])  # its router
+    assert cloud.ping(cloud.vms["vm"], "172.24.4.1")  # the host, through SNAT
+
+    # a floating IP, reachable from the host once the group lets ICMP in
+    group_id = port["security_groups"][0]
+    cloud.api("POST", "/security-group-rules", {"security_group_rule": {
+        "security_group_id": group_id, "direction": "ingress", "protocol": "icmp",
+        "ethertype": "IPv4"}})
+    fip = cloud.api("POST", "/floatingips", {"floatingip": {
+        "floating_network_id": public["id"], "port_id": port["id"],
+        "project_id": private["project_id"]}})["floatingip"]
+    cloud.until(lambda: cloud.ping(cloud.host, fip["floating_ip_address"]),
+                "the floating IP to answer from the host")
+
+    # deleting the port unplugs it: the tap leaves the bridge
+    cloud.api("DELETE", f"/floatingips/{fip['id']}")
+    cloud.api("DELETE", f"/ports/{port['id']}")
+    cloud.until(lambda: "master" not in sh("ip", "-n", cloud.host, "-d", "link", "show",
+                                           tap_name(port["id"])).stdout,
+                "the tap to be unplugged")
