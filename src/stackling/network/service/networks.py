@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stackling.common.context import RequestContext
 from stackling.common.ids import new_uuid
 from stackling.network.errors import NeutronBadRequest, NeutronConflict, bad_attr, not_found
-from stackling.network.models import IPAllocation, Network, Port, Subnet, Tag
+from stackling.network.models import FloatingIP, IPAllocation, Network, Port, Subnet, Tag
 from stackling.network.service import views
 from stackling.network.service.common import (
     admin_only,
@@ -28,6 +28,7 @@ from stackling.network.service.common import (
 from stackling.network.service.core import NetworkService
 
 DHCP_OWNER = "network:dhcp"
+FIP_OWNER = "network:floatingip"
 PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 CREATE_KEYS = {"name", "description", "admin_state_up", "shared", "router:external", "mtu",
                "port_security_enabled", "availability_zone_hints", "tenant_id", "project_id",
@@ -214,11 +215,15 @@ async def delete_network(svc: NetworkService, ctx: RequestContext, ident: str) -
             raise not_found("network", ident)
         ports = list((await session.execute(select(Port).where(
             Port.network_id == ident))).scalars())
-        if any(p.device_owner != DHCP_OWNER for p in ports):
+        if any(p.device_owner not in (DHCP_OWNER, FIP_OWNER) for p in ports):
             raise NeutronConflict(f"Unable to complete operation on network {ident}. There "
                                   "are one or more ports still in use on the network.",
                                   "NetworkInUse")
         port_ids = [p.id for p in ports]
+        fips = [p.device_id for p in ports if p.device_owner == FIP_OWNER]
+        if fips:
+            await session.execute(delete(Tag).where(Tag.resource_id.in_(fips)))
+            await session.execute(delete(FloatingIP).where(FloatingIP.id.in_(fips)))
         if port_ids:
             await session.execute(delete(IPAllocation).where(
                 IPAllocation.port_id.in_(port_ids)))

@@ -277,6 +277,7 @@ async def add_interface(svc: NetworkService, ctx: RequestContext, ident: str,
                 raise NeutronBadRequest("Bad router request: Router port must have at least "
                                         "one fixed IP.", "BadRequest")
             subnet_ids = [a.subnet_id for a in ips]
+            await _check_attachable(session, attached, subnet_ids)
             port.device_owner, port.device_id = IF_OWNER, ident
             port.security_group_ids = []
             touch(port)
@@ -290,6 +291,7 @@ async def add_interface(svc: NetworkService, ctx: RequestContext, ident: str,
             if not subnet.gateway_ip:
                 raise NeutronBadRequest(f"Bad router request: Subnet {subnet.id} does not "
                                         "have a gateway IP.", "BadRequest")
+            await _check_attachable(session, attached, [subnet.id])
             port = Port(id=new_uuid(), project_id=row.project_id,
                         network_id=subnet.network_id,
                         mac_address=await allocation.new_mac(session, subnet.network_id,
@@ -304,20 +306,24 @@ async def add_interface(svc: NetworkService, ctx: RequestContext, ident: str,
             await allocation.allocate(session, port, network,
                                       [{"subnet_id": subnet.id, "ip_address":
                                         subnet.gateway_ip}])
-        for sid in subnet_ids:
-            new = await session.get(Subnet, sid)
-            assert new is not None
-            for other in attached:
-                if other.id == sid:
-                    raise NeutronBadRequest(f"Bad router request: Router already has a port "
-                                            f"on subnet {sid}.", "BadRequest")
-                if ipam.overlaps(other.cidr, new.cidr):
-                    raise NeutronBadRequest(f"Bad router request: Cidr {new.cidr} of subnet "
-                                            f"{sid} overlaps with cidr {other.cidr} of subnet "
-                                            f"{other.id}.", "BadRequest")
         touch(row)
         await session.flush()
         return _interface_info(row, port, subnet_ids)
+
+
+async def _check_attachable(session: AsyncSession, attached: list[Subnet],
+                            subnet_ids: list[str]) -> None:
+    for sid in subnet_ids:
+        new = await session.get(Subnet, sid)
+        assert new is not None
+        for other in attached:
+            if other.id == sid:
+                raise NeutronBadRequest(f"Bad router request: Router already has a port "
+                                        f"on subnet {sid}.", "BadRequest")
+            if ipam.overlaps(other.cidr, new.cidr):
+                raise NeutronBadRequest(f"Bad router request: Cidr {new.cidr} of subnet "
+                                        f"{sid} overlaps with cidr {other.cidr} of subnet "
+                                        f"{other.id}.", "BadRequest")
 
 
 async def remove_interface(svc: NetworkService, ctx: RequestContext, ident: str,
