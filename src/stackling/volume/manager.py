@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +44,7 @@ from stackling.volume.rpcapi import (
     UploadToImage,
     volume_topic,
 )
+from stackling.volume.service import messages
 from stackling.volume.service.cinder import VolumeService
 from stackling.volume.service.common import (
     BACKUP_BINARY,
@@ -182,6 +184,8 @@ class VolumeManager:
             async with self.svc.store.write() as session:
                 await cas_volume(session, row.id, ["creating"], status="error",
                                  error=_reason(exc))
+            await messages.record(self.svc.store, row.project_id, msg.request_id, "VOLUME",
+                                  row.id, messages.CREATE_FAILED)
             return
         async with self.svc.store.write() as session:
             ok = await cas_volume(session, row.id, ["creating"], status="available",
@@ -236,14 +240,40 @@ class VolumeManager:
         try:
             if images is None:
                 raise BackendError("This cloud has no image service.")
-            await images.upload(msg.image_id, self.backend.read(msg.volume_id))
+            if msg.disk_format == "raw":
+                await images.upload(msg.image_id, self.backend.read(msg.volume_id))
+            else:
+                await self._upload_converted(msg)
         except Exception as exc:
             LOG.error("volume %s: upload to image failed: %s", msg.volume_id, exc)
+            if images is not None:  # do not leave a queued image behind
+                with contextlib.suppress(Exception):
+                    await images.delete(msg.image_id)
         async with self.svc.store.write() as session:
             row = await session.get(Volume, msg.volume_id)
             back = "in-use" if row is not None and row.attach_status == "attached" \
                 else "available"
             await cas_volume(session, msg.volume_id, ["uploading"], status=back)
+
+    async def _upload_converted(self, msg: UploadToImage) -> None:
+        """Stage the raw data, let qemu-img convert it, upload the result."""
+        assert self.svc.images is not None
+        tmpdir = self.svc.config.data_dir / "volume-tmp"
+        await run_blocking(tmpdir.mkdir, parents=True, exist_ok=True)
+        raw = tmpdir / f"upload-{msg.volume_id}.raw"
+        out = tmpdir / f"upload-{msg.volume_id}.{msg.disk_format}"
+        try:
+            fh = await run_blocking(raw.open, "wb")
+            try:
+                async for chunk in self.backend.read(msg.volume_id):
+                    await run_blocking(fh.write, chunk)
+            finally:
+                fh.close()
+            await run_blocking(_convert, raw, out, msg.disk_format)
+            await self.svc.images.upload(msg.image_id, _file_chunks(out))
+        finally:
+            await run_blocking(raw.unlink, missing_ok=True)
+            await run_blocking(out.unlink, missing_ok=True)
 
     # -- snapshots --------------------------------------------------------------------------
     async def create_snapshot(self, msg: CreateSnapshot) -> None:
@@ -334,8 +364,14 @@ class VolumeManager:
                     row.status, row.fail_reason = "available", _reason(exc)
             return
         async with self.svc.store.write() as session:
-            await cas_volume(session, msg.volume_id, ["restoring-backup"], status="available")
             row = await session.get(Backup, msg.backup_id)
+            saved = dict(row.volume_meta) if row is not None else {}
+            target = await session.get(Volume, msg.volume_id)
+            if target is not None and saved:
+                target.meta = {**target.meta, **saved.get("metadata", {})}
+                target.bootable = bool(saved.get("bootable", target.bootable))
+                target.image_meta = dict(saved.get("image_meta") or target.image_meta)
+            await cas_volume(session, msg.volume_id, ["restoring-backup"], status="available")
             if row is not None and row.status == "restoring":
                 row.status, row.restore_volume_id = "available", None
 
@@ -352,6 +388,13 @@ class VolumeManager:
             row = await session.get(Backup, msg.backup_id)
             if row is not None:
                 row.status, row.deleted, row.deleted_at = "deleted", True, utcnow()
+
+
+def _convert(source: Path, dest: Path, fmt: str) -> None:
+    done = subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", fmt, str(source),
+                           str(dest)], capture_output=True, check=False, timeout=3600)
+    if done.returncode != 0:
+        raise BackendError(f"Converting the volume to {fmt} failed")
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:

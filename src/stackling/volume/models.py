@@ -111,12 +111,42 @@ class VolumeType(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     extra_specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
+    qos_specs_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
     __table_args__ = (Index("ix_volume_types_name_deleted", "name", "deleted"),)
+
+
+class QosSpec(Base):
+    """Quality-of-service specs a volume type may point at (front-end: the hypervisor
+    throttles; back-end: the backend does; stackling's backends record them only)."""
+
+    __tablename__ = "qos_specs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    consumer: Mapped[str] = mapped_column(String(20), nullable=False)
+    specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class UserMessage(Base):
+    """What went wrong, for the user (Cinder's messages API, 3.3+)."""
+
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
+    request_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    resource_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    event_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    message_level: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_message: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class VolumeTypeAccess(Base):
@@ -171,6 +201,8 @@ class Backup(Base):
     incremental: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     restore_volume_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
+    # the volume's own metadata, bootable flag and image metadata, put back on restore
+    volume_meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     data_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

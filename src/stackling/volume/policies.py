@@ -72,6 +72,7 @@ RULES = {
     "volume_extension:hosts": ADMIN,
     "limits_extension:used_limits": READER,
     "volume_extension:capabilities": ADMIN,
+    "volume_extension:qos_specs_manage": ADMIN,
 }
 
 

@@ -106,6 +106,16 @@ async def limits(request: Request) -> Response:
 
 
 # -- services, zones, pools, hosts ------------------------------------------------------------
+def _same_host(have: str, want: str) -> bool:
+    """Cinder's host filter: ``node`` matches ``node``, ``node@backend`` and
+    ``node@backend#pool``; ``node@backend`` matches its pools."""
+    if have == want:
+        return True
+    if "#" in want:
+        return False
+    return have.startswith(want + "#") or ("@" not in want and have.startswith(want + "@"))
+
+
 @router.get("/v3/os-services")
 async def list_services(request: Request) -> Response:
     ctx = await caller(request)
@@ -114,7 +124,7 @@ async def list_services(request: Request) -> Response:
     binary = request.query_params.get("binary")
     out = []
     for row, up in await service.services(volumes(request)):
-        if (host and row.host != host) or (binary and row.binary != binary):
+        if (host and not _same_host(row.host, host)) or (binary and row.binary != binary):
             continue
         item: dict[str, Any] = {
             "binary": row.binary, "host": row.host, "zone": row.zone,

@@ -11,6 +11,7 @@ from stackling.volume.api import (
     admin,
     attachments,
     backups,
+    qos_messages,
     snapshots,
     transfers,
     types,
@@ -26,7 +27,8 @@ from stackling.web.errors import cinder_error
 from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, volumes.router, actions.router, snapshots.router, types.router,
-           admin.router, backups.router, transfers.router, attachments.router]
+           admin.router, backups.router, transfers.router, attachments.router,
+           qos_messages.router]
 
 
 def create_app(svc: VolumeService, validator: TokenValidator | None,

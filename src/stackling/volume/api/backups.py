@@ -101,6 +101,7 @@ async def update(request: Request, backup_id: str) -> Response:
                 current.description = optional_str(body, "description")
             if "metadata" in body:
                 current.meta = metadata(body["metadata"])
+            row = current
     return reply({"backup": views.backup_brief(request, row)})
 
 

@@ -111,6 +111,16 @@ def limit_marker(request: Request, max_limit: int) -> tuple[int | None, str | No
     return limit, request.query_params.get("marker") or None
 
 
+def offset(request: Request) -> int:
+    value = request.query_params.get("offset")
+    if value is None or value == "":
+        return 0
+    if not value.strip().isdigit():
+        raise BadRequest(f"Invalid input received: offset param must be an integer >= 0: "
+                         f"{value}")
+    return int(value)
+
+
 def all_tenants(request: Request, ctx: RequestContext) -> bool:
     value = request.query_params.get("all_tenants")
     if value is None:

@@ -18,6 +18,7 @@ from stackling.volume.api.common import (
     caller,
     json_body,
     limit_marker,
+    offset,
     optional_str,
     reply,
     section,
@@ -40,8 +41,7 @@ async def create(request: Request) -> Response:
     snap = section(await json_body(request), "snapshot")
     volume_id = snap.get("volume_id")
     if not isinstance(volume_id, str) or not volume_id:
-        raise BadRequest("Invalid input for field/attribute snapshot. 'volume_id' is a "
-                         "required property")
+        raise NotFound(f"Volume {volume_id} could not be found.")
     name = optional_str(snap, "name") if "name" in snap else optional_str(snap,
                                                                           "display_name")
     description = (optional_str(snap, "description") if "description" in snap
@@ -63,7 +63,8 @@ async def _list(request: Request, detail: bool) -> Response:
         filters.pop("project_id", None)
     rows = await service.list_snapshots(
         volumes(request), ctx, filters, all_tenants(request, ctx),
-        parse_sort(q.get("sort"), q.get("sort_key"), q.get("sort_dir")), limit, marker)
+        parse_sort(q.get("sort"), q.get("sort_key"), q.get("sort_dir")), limit, marker,
+        offset(request))
     items = [views.snapshot(request, ctx, r, detail=detail) for r in rows]
     body: dict[str, Any] = {"snapshots": items}
     nav = page_links(request, items, limit)

@@ -78,11 +78,18 @@ async def _accept(request: Request, transfer_id: str) -> Response:
     return reply({"transfer": out}, 202)
 
 
+async def _index(request: Request) -> Response:
+    return await _list(request, False)
+
+
+async def _detail(request: Request) -> Response:
+    return await _list(request, True)
+
+
 for prefix in ("/v3/os-volume-transfer", "/v3/volume-transfers"):
     router.add_api_route(prefix, _create, methods=["POST"])
-    router.add_api_route(prefix, lambda request: _list(request, False), methods=["GET"])
-    router.add_api_route(f"{prefix}/detail", lambda request: _list(request, True),
-                         methods=["GET"])
+    router.add_api_route(prefix, _index, methods=["GET"])
+    router.add_api_route(f"{prefix}/detail", _detail, methods=["GET"])
     router.add_api_route(prefix + "/{transfer_id}", _show, methods=["GET"])
     router.add_api_route(prefix + "/{transfer_id}", _delete, methods=["DELETE"])
     router.add_api_route(prefix + "/{transfer_id}/accept", _accept, methods=["POST"])

@@ -54,7 +54,7 @@ async def create(request: Request) -> Response:
     row = await service.create(volumes(request), name.strip(),
                                optional_str(body, "description"), is_public,
                                body.get("extra_specs") or {})
-    return reply({"volume_type": views.volume_type(request, ctx, row)})
+    return reply({"volume_type": views.volume_type(request, ctx, row, created=True)})
 
 
 @router.put("/v3/types/{type_id}")
@@ -72,7 +72,7 @@ async def update(request: Request, type_id: str) -> Response:
     row = await service.update(volumes(request), ctx, type_id, name, optional_str(
         body, "description"), None if public is None else boolean(public, "is_public"),
         "description" in body)
-    return reply({"volume_type": views.volume_type(request, ctx, row)})
+    return reply({"volume_type": views.volume_type(request, ctx, row, created=True)})
 
 
 @router.delete("/v3/types/{type_id}")

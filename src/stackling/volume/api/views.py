@@ -35,7 +35,9 @@ def volume(request: Request, ctx: RequestContext, row: Volume, types: dict[str, 
         "attachments": [attachment_summary(a) for a in attachments],
         "links": links(request, "volumes", row.id), "encrypted": False,
         "replication_status": None, "snapshot_id": row.snapshot_id,
-        "source_volid": row.source_volid, "user_id": row.user_id, "metadata": dict(row.meta),
+        "source_volid": row.source_volid, "user_id": row.user_id,
+        "metadata": {**row.meta, **{k: v for k, v in row.admin_meta.items()
+                                    if k in ("readonly", "attached_mode")}},
         "multiattach": row.multiattach, "consistencygroup_id": None,
         "bootable": "true" if row.bootable else "false",
         "volume_type": types.get(row.volume_type_id or ""),
@@ -92,11 +94,13 @@ def snapshot(request: Request, ctx: RequestContext, row: Snapshot,
     return out
 
 
-def volume_type(request: Request, ctx: RequestContext, row: VolumeType) -> dict[str, Any]:
+def volume_type(request: Request, ctx: RequestContext, row: VolumeType,
+                created: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"id": row.id, "name": row.name, "description": row.description,
                            "is_public": row.is_public,
-                           "os-volume-type-access:is_public": row.is_public,
-                           "qos_specs_id": None}
+                           "os-volume-type-access:is_public": row.is_public}
+    if not created:  # create and update answer without it (Cinder's view)
+        out["qos_specs_id"] = row.qos_specs_id
     if ctx.is_admin:
         out["extra_specs"] = dict(row.extra_specs)
     else:  # Cinder shows users only the specs they may know (multiattach, RESKEY:...)

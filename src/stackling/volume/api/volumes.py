@@ -21,6 +21,7 @@ from stackling.volume.api.common import (
     integer,
     json_body,
     limit_marker,
+    offset,
     optional_str,
     reply,
     section,
@@ -108,7 +109,7 @@ def _listing(request: Request, ctx: RequestContext) -> service.Listing:
     return service.Listing(
         filters=filters, metadata=meta, all_tenants=all_tenants(request, ctx),
         sort=parse_sort(q.get("sort"), q.get("sort_key"), q.get("sort_dir")),
-        limit=limit, marker=marker)
+        limit=limit, marker=marker, offset=offset(request))
 
 
 async def _list(request: Request, detail: bool) -> Response:

@@ -152,7 +152,7 @@ async def upload_to_image(svc: VolumeService, ctx: RequestContext, volume_id: st
         row = await volume_row(session, ctx, volume_id)
         if not await cas_volume(session, volume_id, allowed, status="uploading"):
             raise _bad_status(volume_id, row.status, " or ".join(allowed))
-    body: dict[str, Any] = {"name": image_name, "disk_format": "raw",
+    body: dict[str, Any] = {"name": image_name, "disk_format": disk_format,
                             "container_format": container_format}
     if visibility:
         body["visibility"] = visibility
@@ -165,11 +165,12 @@ async def upload_to_image(svc: VolumeService, ctx: RequestContext, volume_id: st
             await cas_volume(session, volume_id, ["uploading"], status=row.status)
         raise
     await cast(svc, row.host or "", UploadToImage(volume_id=volume_id, image_id=image.id,
+                                                  disk_format=disk_format,
                                                   request_id=ctx.request_id))
     return {"id": volume_id, "updated_at": None, "status": "uploading",
             "display_description": row.description, "size": row.size,
             "volume_type": None, "image_id": image.id, "container_format": container_format,
-            "disk_format": "raw", "image_name": image_name, "protected": protected,
+            "disk_format": disk_format, "image_name": image_name, "protected": protected,
             "visibility": visibility or "private"}
 
 

@@ -69,6 +69,8 @@ async def create(svc: VolumeService, ctx: RequestContext, volume_id: str, name: 
                      description=description, status="creating", size=vol.size,
                      container=None, availability_zone=vol.availability_zone,
                      host=vol.host, incremental=incremental, meta=metadata,
+                     volume_meta={"metadata": dict(vol.meta), "bootable": vol.bootable,
+                                  "image_meta": dict(vol.image_meta)},
                      data_timestamp=now, created_at=now, updated_at=now)
         session.add(row)
     await cast(svc, vol.host or "", CreateBackup(backup_id=row.id, request_id=ctx.request_id))

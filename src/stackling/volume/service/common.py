@@ -103,12 +103,13 @@ def metadata(value: Any, field: str = "metadata") -> dict[str, str]:
 
 
 def paginate(rows: list[T], key: Callable[[T], str], marker: str | None,
-             limit: int | None, what: str) -> list[T]:
+             limit: int | None, what: str, offset: int = 0) -> list[T]:
     if marker:
         ids = [key(r) for r in rows]
         if marker not in ids:
-            raise BadRequest(f"Invalid marker: Marker {marker} could not be found.")
+            raise NotFound(f"Marker {marker} could not be found.")
         rows = rows[ids.index(marker) + 1:]
+    rows = rows[offset:]
     return rows if limit is None else rows[:limit]
 
 

@@ -63,7 +63,7 @@ async def create(svc: VolumeService, ctx: RequestContext, volume_id: str, name: 
 
 async def list_snapshots(svc: VolumeService, ctx: RequestContext, filters: dict[str, str],
                          all_tenants: bool, sort: list[tuple[str, bool]], limit: int | None,
-                         marker: str | None) -> list[Snapshot]:
+                         marker: str | None, offset: int = 0) -> list[Snapshot]:
     async with svc.store.read() as session:
         stmt = select(Snapshot).where(~Snapshot.deleted)
         if not (ctx.is_admin and all_tenants):
@@ -73,7 +73,7 @@ async def list_snapshots(svc: VolumeService, ctx: RequestContext, filters: dict[
         attr = {"display_name": "name"}.get(key, key)
         rows = [r for r in rows if str(getattr(r, attr, "")) == want]
     rows = sort_rows(rows, [(k if k != "volume_id" else "volume_id", d) for k, d in sort])
-    return paginate(rows, lambda r: r.id, marker, limit, "snapshot")
+    return paginate(rows, lambda r: r.id, marker, limit, "snapshot", offset)
 
 
 async def get(svc: VolumeService, ctx: RequestContext, snapshot_id: str) -> Snapshot:

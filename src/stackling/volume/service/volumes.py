@@ -22,7 +22,7 @@ from stackling.common.timeutils import utcnow
 from stackling.volume.models import Attachment, Backup, Snapshot, Volume, VolumeType
 from stackling.volume.rpcapi import CreateVolume, DeleteSnapshot, DeleteVolume
 from stackling.volume.scheduler import Request, select_pool
-from stackling.volume.service import quotas
+from stackling.volume.service import messages, quotas
 from stackling.volume.service.cinder import VolumeService
 from stackling.volume.service.common import (
     InvalidState,
@@ -183,12 +183,15 @@ async def schedule(svc: VolumeService, row: Volume, vtype: VolumeType,
     request = Request(size_gb=row.size, availability_zone=row.availability_zone,
                       extra_specs=dict(vtype.extra_specs), only=source_host)
     chosen = select_pool(pools, request)
-    async with svc.store.write() as session:
-        if chosen is None:
+    if chosen is None:
+        async with svc.store.write() as session:
             await cas_volume(session, row.id, ["creating"], status="error",
                              error="No valid backend was found.")
-            row.status = "error"
-            return
+        row.status = "error"
+        await messages.record(svc.store, row.project_id, request_id, "VOLUME", row.id,
+                              messages.SCHEDULE_FAILED)
+        return
+    async with svc.store.write() as session:
         await cas_volume(session, row.id, ["creating"], host=chosen.name)
     row.host = chosen.name
     await cast(svc, chosen.name, CreateVolume(volume_id=row.id, request_id=request_id))
@@ -202,6 +205,7 @@ class Listing:
     sort: list[tuple[str, bool]] = field(default_factory=lambda: parse_sort(None, None, None))
     limit: int | None = None
     marker: str | None = None
+    offset: int = 0
 
 
 FILTERS = {"name", "display_name", "status", "availability_zone", "bootable", "project_id",
@@ -234,7 +238,7 @@ async def list_volumes(svc: VolumeService, ctx: RequestContext, q: Listing) -> l
     if q.metadata:
         rows = [r for r in rows if all(r.meta.get(k) == v for k, v in q.metadata.items())]
     rows = sort_rows(rows, q.sort)
-    return paginate(rows, lambda r: r.id, q.marker, q.limit, "volume")
+    return paginate(rows, lambda r: r.id, q.marker, q.limit, "volume", q.offset)
 
 
 async def get(svc: VolumeService, ctx: RequestContext, volume_id: str) -> Volume:
@@ -293,8 +297,9 @@ async def delete(svc: VolumeService, ctx: RequestContext, volume_id: str, *,
     volume's snapshots first (they must not be busy)."""
     async with svc.store.write() as session:
         row = await volume_row(session, ctx, volume_id)
-        if row.attach_status == "attached" or row.status in ("in-use", "attaching",
-                                                             "detaching", "reserved"):
+        busy = ("in-use", "detaching") if force else ("in-use", "attaching", "detaching",
+                                                      "reserved")
+        if row.attach_status == "attached" or row.status in busy:
             raise InvalidState(f"Invalid volume: Volume {volume_id} status must be available "
                                f"or error or error_restoring or error_extending or "
                                f"error_managing and must not be migrating, attached, belong "
@@ -303,7 +308,7 @@ async def delete(svc: VolumeService, ctx: RequestContext, volume_id: str, *,
         allowed = DELETABLE if not force else (*DELETABLE, "creating", "deleting",
                                                "error_deleting", "downloading", "uploading",
                                                "maintenance", "backing-up",
-                                               "restoring-backup")
+                                               "restoring-backup", "attaching", "reserved")
         snaps = list((await session.execute(select(Snapshot).where(
             Snapshot.volume_id == volume_id, ~Snapshot.deleted))).scalars().all())
         if snaps and not cascade:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:31:55.307506
+Create Date: 2026-11-22 04:44:11.716715
 """
 from alembic import op
 import sqlalchemy as sa
@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('incremental', sa.Boolean(), nullable=False),
     sa.Column('restore_volume_id', sa.String(length=36), nullable=True),
     sa.Column('meta', sa.JSON(), nullable=False),
+    sa.Column('volume_meta', sa.JSON(), nullable=False),
     sa.Column('data_timestamp', stackling.db.base.UTCDateTime(), nullable=True),
     sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
     sa.Column('updated_at', stackling.db.base.UTCDateTime(), nullable=True),
@@ -46,6 +47,31 @@ def upgrade() -> None:
     with op.batch_alter_table('backups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_backups_volume_id'), ['volume_id'], unique=False)
 
+    op.create_table('messages',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('request_id', sa.String(length=255), nullable=False),
+    sa.Column('resource_type', sa.String(length=255), nullable=False),
+    sa.Column('resource_uuid', sa.String(length=36), nullable=True),
+    sa.Column('event_id', sa.String(length=255), nullable=False),
+    sa.Column('message_level', sa.String(length=255), nullable=False),
+    sa.Column('user_message', sa.Text(), nullable=False),
+    sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', stackling.db.base.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
+    )
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_messages_project_id'), ['project_id'], unique=False)
+
+    op.create_table('qos_specs',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('consumer', sa.String(length=20), nullable=False),
+    sa.Column('specs', sa.JSON(), nullable=False),
+    sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_qos_specs'))
+    )
     op.create_table('quota_classes',
     sa.Column('class_name', sa.String(length=255), nullable=False),
     sa.Column('resource', sa.String(length=255), nullable=False),
@@ -152,6 +178,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('extra_specs', sa.JSON(), nullable=False),
+    sa.Column('qos_specs_id', sa.String(length=36), nullable=True),
     sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
     sa.Column('updated_at', stackling.db.base.UTCDateTime(), nullable=True),
     sa.Column('deleted_at', stackling.db.base.UTCDateTime(), nullable=True),
@@ -233,6 +260,11 @@ def downgrade() -> None:
     op.drop_table('snapshots')
     op.drop_table('quotas')
     op.drop_table('quota_classes')
+    op.drop_table('qos_specs')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_messages_project_id'))
+
+    op.drop_table('messages')
     with op.batch_alter_table('backups', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_backups_volume_id'))
 
