@@ -27,7 +27,6 @@ from stackling.network.service.common import (
     boolean,
     check_quota,
     get_network,
-    network_visible,
     owner_of,
     owns,
     string,
@@ -58,7 +57,7 @@ async def get(session: AsyncSession, ctx: RequestContext, ident: str) -> Subnet:
         raise not_found("subnet", ident)
     if not owns(ctx, row.project_id):
         net = await session.get(Network, row.network_id)
-        if net is None or not network_visible(ctx, net):
+        if net is None or not (net.shared or owns(ctx, net.project_id)):
             raise not_found("subnet", ident)
     return row
 
@@ -67,8 +66,9 @@ async def list_subnets(svc: NetworkService, ctx: RequestContext) -> list[dict[st
     async with svc.store.read() as session:
         query = select(Subnet).order_by(Subnet.created_at, Subnet.id)
         if not ctx.is_admin:
+            # subnets of external networks stay hidden (no subnet-external-network)
             nets = select(Network.id).where((Network.project_id == ctx.project_id)
-                                            | Network.shared | Network.external)
+                                            | Network.shared)
             query = query.where((Subnet.project_id == ctx.project_id)
                                 | Subnet.network_id.in_(nets))
         return await view(session, list((await session.execute(query)).scalars()))
@@ -259,7 +259,8 @@ async def delete_subnet(svc: NetworkService, ctx: RequestContext, ident: str) ->
         users = (await session.execute(select(Port.id, Port.device_owner).join(
             IPAllocation, IPAllocation.port_id == Port.id).where(
             IPAllocation.subnet_id == ident))).all()
-        if any(owner != DHCP_OWNER for _, owner in users):
+        automatic = row.ip_version == 6 and row.ipv6_address_mode in allocation.SLAAC
+        if not automatic and any(owner != DHCP_OWNER for _, owner in users):
             raise NeutronConflict(f"Unable to complete operation on subnet {ident}: One or "
                                   "more ports have an IP allocation from this subnet.",
                                   "SubnetInUse")
