@@ -91,6 +91,14 @@ def test_default_group_denies_ingress_except_same_group() -> None:
     assert '"tapp-000000000" : jump from_1' in script
 
 
+def test_conntrack_zone_per_bridge() -> None:
+    script = firewall.render([], [], {"brqa": 77, "brqb": 9})
+    assert 'ct zone set iifname map { "brqa" : 77, "brqb" : 9 }' in script
+    assert firewall.conntrack_zone(NET, 77) == 77
+    assert 1 <= firewall.conntrack_zone(NET, 16000000) <= 65535
+    assert firewall.conntrack_zone(NET, None) == firewall.conntrack_zone(NET, None)
+
+
 def test_protocols_ports_and_icmp() -> None:
     group = SecurityGroupState(id="g1", rules=[
         rule("a", "ingress", protocol="tcp", port_range_min=22, port_range_max=22,

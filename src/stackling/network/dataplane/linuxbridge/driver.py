@@ -254,8 +254,10 @@ class LinuxBridgeDataplane(Dataplane):
             if ports and _br_netfilter_off():
                 raise cmd.CommandError(["sysctl"], 1, "security groups on bridges need "
                                        "net.bridge.bridge-nf-call-iptables=1")
+            zones = {br: firewall.conntrack_zone(net.id, net.segmentation_id)
+                     for net in state.networks if (br := self._bridges.get(net.id))}
             script = firewall.render(firewall.firewalled_ports(ports, devices),
-                                     state.security_groups)
+                                     state.security_groups, zones)
             await cmd.nft(script)
         except (cmd.CommandError, ValueError) as exc:
             for port in ports:
@@ -265,6 +267,7 @@ class LinuxBridgeDataplane(Dataplane):
                           unplug_stale: bool) -> None:
         links = await cmd.links()
         wanted = set(keep)
+        mtus = {n.id: n.mtu for n in state.networks}
         for port in self._host_ports(state):
             tap = port.tap_name
             wanted.add(tap)
@@ -281,6 +284,9 @@ class LinuxBridgeDataplane(Dataplane):
             try:
                 if rec.get("master") != br:
                     await cmd.ip("link", "set", tap, "master", br)
+                mtu = mtus.get(port.network_id)
+                if mtu and rec.get("mtu") != mtu:  # the overlay's, not the tap's 1500
+                    await cmd.ip("link", "set", tap, "mtu", str(mtu))
                 if not port.admin_state_up:
                     if _is_up(rec):
                         await cmd.ip("link", "set", tap, "down")

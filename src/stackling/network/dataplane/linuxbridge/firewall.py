@@ -21,6 +21,7 @@ Both tables are replaced atomically on every apply (``nft -f`` is one transactio
 from __future__ import annotations
 
 import ipaddress
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -201,10 +202,24 @@ def _port_rules(fp: FirewalledPort, direction: str, groups: dict[str, SecurityGr
     return rules
 
 
-def _inet_table(ports: Sequence[FirewalledPort], groups: dict[str, SecurityGroupState]
-                ) -> list[str]:
+def conntrack_zone(network_id: str, segmentation_id: int | None) -> int:
+    """A stable conntrack zone (1..65535) per network, so two projects' overlapping
+    addresses on one host never share connection state (collisions only share a zone)."""
+    if segmentation_id and segmentation_id < 65536:
+        return segmentation_id
+    return zlib.crc32(network_id.encode()) % 65535 + 1
+
+
+def _inet_table(ports: Sequence[FirewalledPort], groups: dict[str, SecurityGroupState],
+                zones: dict[str, int]) -> list[str]:
     lines = [f"table inet {TABLE} {{"]
     lines += _group_sets(list(groups.values()))
+    if zones:  # bridged packets arrive on the bridge itself here (br_netfilter)
+        zmap = ", ".join(f'"{br}" : {zone}' for br, zone in sorted(zones.items()))
+        lines.append("  chain prerouting {")
+        lines.append("    type filter hook prerouting priority raw; policy accept;")
+        lines.append(f"    ct zone set iifname map {{ {zmap} }}")
+        lines.append("  }")
     lines.append("  chain forward {")
     lines.append("    type filter hook forward priority 0; policy accept;")
     if ports:
@@ -251,13 +266,15 @@ def firewalled_ports(ports: Iterable[PortState], devices: dict[str, str]) -> lis
     return [FirewalledPort(i, p, devices[p.id]) for i, p in enumerate(chosen, start=1)]
 
 
-def render(ports: Sequence[FirewalledPort], groups: Sequence[SecurityGroupState]) -> str:
-    """The nft script that replaces both ``stackling`` tables in one transaction."""
+def render(ports: Sequence[FirewalledPort], groups: Sequence[SecurityGroupState],
+           zones: dict[str, int] | None = None) -> str:
+    """The nft script that replaces both ``stackling`` tables in one transaction.
+    ``zones``: bridge -> conntrack zone (see :func:`conntrack_zone`)."""
     by_id = {g.id: g for g in groups}
     lines = [f"table bridge {TABLE}", f"delete table bridge {TABLE}",
              f"table inet {TABLE}", f"delete table inet {TABLE}"]
     lines += _bridge_table(ports)
-    lines += _inet_table(ports, by_id)
+    lines += _inet_table(ports, by_id, zones or {})
     return "\n".join(lines) + "\n"
 
 

@@ -103,7 +103,10 @@ class MetadataProxy:
         if current is not None and current[0] == netns and current[1].is_serving():
             return
         await self.remove(network_id)
-        sock = await bind_in_netns(netns)
+        await self.serve_socket(network_id, netns, await bind_in_netns(netns))
+
+    async def serve_socket(self, network_id: str, netns: str, sock: socket.socket) -> None:
+        """Serve ``network_id``'s metadata requests on the listening ``sock``."""
         server = await asyncio.start_server(
             lambda r, w: self._serve(network_id, r, w), sock=sock)
         self._servers[network_id] = (netns, server)
