@@ -254,8 +254,11 @@ class LinuxBridgeDataplane(Dataplane):
             if ports and _br_netfilter_off():
                 raise cmd.CommandError(["sysctl"], 1, "security groups on bridges need "
                                        "net.bridge.bridge-nf-call-iptables=1")
+            # only our own bridges: a host bridge (br-ex) carries the host's own traffic,
+            # whose output-side conntrack entries live in the default zone
             zones = {br: firewall.conntrack_zone(net.id, net.segmentation_id)
-                     for net in state.networks if (br := self._bridges.get(net.id))}
+                     for net in state.networks
+                     if (br := self._bridges.get(net.id)) and br.startswith(BRIDGE_PREFIX)}
             script = firewall.render(firewall.firewalled_ports(ports, devices),
                                      state.security_groups, zones)
             await cmd.nft(script)
