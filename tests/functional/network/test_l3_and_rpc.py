@@ -172,3 +172,19 @@ async def test_agents_from_heartbeats(net_cloud: NetCloud) -> None:
                                                   "L3 agent"}
     assert all(a["alive"] and a["host"] == "node-1" for a in agents)
     assert (await net_cloud.ok("GET", "/v2.0/agents", user="demo"))["agents"] == []
+
+
+async def test_served_ports_turn_active(net_cloud: NetCloud) -> None:
+    """The all-in-one agent (l2, dhcp, l3 on node-1) serves router1 and the DHCP ports."""
+    private = await _demo_private(net_cloud)
+    for _ in range(300):
+        ports = (await net_cloud.ok("GET", f"/v2.0/ports?network_id={private['id']}"))[
+            "ports"]
+        if ports and all(p["status"] == "ACTIVE" for p in ports):
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(p["device_owner"] for p in ports) == ["network:dhcp",
+                                                       "network:router_interface"]
+    assert all(p["status"] == "ACTIVE" for p in ports)
+    assert {p["binding:host_id"] for p in ports if p["device_owner"] == "network:dhcp"} == {
+        "node-1"}

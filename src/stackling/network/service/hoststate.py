@@ -53,16 +53,41 @@ async def _claim(svc: NetworkService, host: str, roles: list[str]) -> None:
             Port.device_owner == DHCP_OWNER, Port.host == ""))).first()
         l3 = "l3" in roles and (await session.execute(select(Router.id).where(
             Router.host == ""))).first()
-    if not dhcp and not l3:
+    if dhcp or l3:
+        async with svc.write(notify=False) as session:
+            if dhcp:
+                await session.execute(update(Port).where(
+                    Port.device_owner == DHCP_OWNER, Port.host == "").values(host=host)
+                    .execution_options(synchronize_session=False))
+            if l3:
+                await session.execute(update(Router).where(Router.host == "")
+                                      .values(host=host)
+                                      .execution_options(synchronize_session=False))
+    await _activate_served(svc, host, roles)
+
+
+async def _activate_served(svc: NetworkService, host: str, roles: list[str]) -> None:
+    """The data plane reports only VM taps as wired; the ports an agent serves itself
+    (its DHCP ports, its routers' interfaces and gateways) are ACTIVE once it fetches the
+    state that holds them."""
+    served = []
+    if "dhcp" in roles:
+        served.append((Port.device_owner == DHCP_OWNER) & (Port.host == host))
+    if "l3" in roles:
+        mine = select(Router.id).where(Router.host == host)
+        served.append(Port.device_owner.in_([IF_OWNER, "network:router_gateway"])
+                      & Port.device_id.in_(mine))
+    if not served:
         return
+    condition = served[0] if len(served) == 1 else served[0] | served[1]
+    async with svc.store.read() as session:
+        if not (await session.execute(select(Port.id).where(
+                condition, Port.status != "ACTIVE"))).first():
+            return
     async with svc.write(notify=False) as session:
-        if dhcp:
-            await session.execute(update(Port).where(
-                Port.device_owner == DHCP_OWNER, Port.host == "").values(host=host)
-                .execution_options(synchronize_session=False))
-        if l3:
-            await session.execute(update(Router).where(Router.host == "").values(host=host)
-                                  .execution_options(synchronize_session=False))
+        await session.execute(update(Port).where(condition, Port.status != "ACTIVE")
+                              .values(status="ACTIVE")
+                              .execution_options(synchronize_session=False))
 
 
 def _subnet_state(row: Subnet) -> SubnetState:
