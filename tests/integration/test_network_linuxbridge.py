@@ -454,3 +454,42 @@ def test_vxlan_joins_two_hosts(lab: Lab) -> None:
     finally:
         one.close()
         two.close()
+
+
+def test_ipv6_security_groups_and_anti_spoofing(lab: Lab) -> None:
+    """Dual stack: IPv6 rules by remote group, neighbour discovery through the filters, and
+    a source address the port does not own dropped. (DHCPv6 is served statefully from the
+    same host entries; busybox-static has no udhcpc6 to prove it here.)"""
+    net = network(107, "10.7.0.0/24", "10.7.0.1")
+    v6 = SubnetState(id=new_id(), network_id=net.id, cidr="fd42::/64", ip_version=6,
+                     gateway_ip="fd42::1")
+    net = net.model_copy(update={"subnets": [*net.subnets, v6]})
+
+    def dual(ip4: str, ip6: str, n: int, groups: list[str]) -> PortState:
+        p = port(net, ip4, n, groups=groups)
+        return p.model_copy(update={"fixed_ips": [
+            *p.fixed_ips, FixedIP(subnet_id=v6.id, ip_address=ip6)]})
+
+    vm1 = dual("10.7.0.11", "fd42::11", 71, ["default"])
+    vm2 = dual("10.7.0.12", "fd42::12", 72, ["default"])
+    vm3 = dual("10.7.0.13", "fd42::13", 73, ["other"])
+    default = group("default", EGRESS_ANY, rule("egress", ethertype="IPv6"),
+                    rule("ingress", ethertype="IPv6", remote_group_id="default"),
+                    members=["10.7.0.11", "10.7.0.12", "fd42::11", "fd42::12"])
+    other = group("other", rule("egress", ethertype="IPv6"), members=["fd42::13"])
+    for name, vm, ip6 in (("vm1", vm1, "fd42::11"), ("vm2", vm2, "fd42::12"),
+                          ("vm3", vm3, "fd42::13")):
+        lab.vm(name, vm)
+        lab.in_vm(name, "ip", "addr", "add", f"{ip6}/64", "dev", "eth0", "nodad")
+    lab.apply(HostState(host=HOST, networks=[net], ports=[vm1, vm2, vm3],
+                        security_groups=[default, other]))
+
+    def ping6(name: str, ip: str, source: str | None = None) -> bool:
+        extra = ["-I", source] if source else []
+        return lab.in_vm(name, "busybox", "ping6", "-c", "3", "-W", "1", "-w", "4", *extra, ip,
+                         check=False).returncode == 0
+
+    assert ping6("vm1", "fd42::12")
+    assert not ping6("vm3", "fd42::12")  # not a member of "default"
+    lab.in_vm("vm1", "ip", "addr", "add", "fd42::99/64", "dev", "eth0", "nodad")
+    assert not ping6("vm1", "fd42::12", source="fd42::99")
