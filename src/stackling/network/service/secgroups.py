@@ -152,8 +152,11 @@ async def update(svc: NetworkService, ctx: RequestContext, ident: str,
         sg = await get(session, ctx, ident)
         if "name" in body:
             name = string(body["name"], "name")
-            if sg.name == "default" and name != "default" and (
-                    await default_id(session, sg.project_id)) == sg.id:
+            is_default = (await default_id(session, sg.project_id)) == sg.id
+            if name == "default" and not is_default:
+                raise NeutronConflict("Default security group already exists.",
+                                      "SecurityGroupDefaultAlreadyExists")
+            if sg.name == "default" and name != "default" and is_default:
                 raise NeutronConflict("Updating default security group not allowed.",
                                       "SecurityGroupCannotUpdateDefault")
             sg.name = name
@@ -219,17 +222,13 @@ def _port(value: Any, attr: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise NeutronBadRequest(f"Invalid input for {attr}. Reason: '{value}' is not a valid "
-                                "port number.", "HTTPBadRequest")
+        raise NeutronBadRequest(f"Invalid value for port {value}",
+                                "SecurityGroupInvalidPortValue")
     try:
-        number = int(value)
+        return int(value)
     except (TypeError, ValueError):
-        raise NeutronBadRequest(f"Invalid input for {attr}. Reason: '{value}' is not a valid "
-                                "port number.", "HTTPBadRequest") from None
-    if not 0 <= number <= 65535:
-        raise NeutronBadRequest(f"Invalid input for {attr}. Reason: '{value}' is not a valid "
-                                "port number.", "HTTPBadRequest")
-    return number
+        raise NeutronBadRequest(f"Invalid value for port {value}",
+                                "SecurityGroupInvalidPortValue") from None
 
 
 def _ports(protocol: str | None, low: int | None, high: int | None
@@ -238,26 +237,27 @@ def _ports(protocol: str | None, low: int | None, high: int | None
         raise NeutronBadRequest("Must also specify protocol if port range is given.",
                                 "SecurityGroupProtocolRequiredWithPorts")
     if protocol in ICMP:
+        for name, attr, value in (("type", "port-range-min", low),
+                                  ("code", "port-range-max", high)):
+            if value is not None and not 0 <= value <= 255:
+                raise NeutronBadRequest(f"Invalid value for ICMP {name} ({attr}): {value}. "
+                                        "It must be 0 to 255.",
+                                        "SecurityGroupInvalidIcmpValue")
         if low is None and high is not None:
             raise NeutronBadRequest(f"ICMP code (port-range-max) {high} is provided but ICMP "
                                     "type (port-range-min) is missing.",
                                     "SecurityGroupMissingIcmpType")
-        for name, value in (("type", low), ("code", high)):
-            if value is not None and value > 255:
-                raise NeutronBadRequest(f"Invalid value for ICMP {name} (port-range-"
-                                        f"{'min' if name == 'type' else 'max'}): {value}. It "
-                                        "must be 0 to 255.", "SecurityGroupInvalidIcmpValue")
         return low, high
     if protocol in PORT_PROTOCOLS:
-        if low is not None and high is not None and low > high:
+        for value in (low, high):
+            if value is not None and not 1 <= value <= 65535:
+                raise NeutronBadRequest(f"Invalid value for port {value}",
+                                        "SecurityGroupInvalidPortValue")
+        if high is not None and (low is None or low > high):
             raise NeutronBadRequest("For TCP/UDP protocols, port_range_min must be <= "
                                     "port_range_max", "SecurityGroupInvalidPortRange")
-        for value in (low, high):
-            if value == 0:
-                raise NeutronBadRequest("Invalid value for port 0",
-                                        "SecurityGroupInvalidPortValue")
-        if (low is None) != (high is None):
-            low = high = low if low is not None else high
+        if low is not None and high is None:
+            high = low
         return low, high
     if low is not None or high is not None:
         raise NeutronBadRequest(f"Invalid protocol {protocol} for port range, only supported "
