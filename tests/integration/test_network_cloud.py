@@ -28,6 +28,7 @@ import httpx
 import pytest
 import yaml
 
+from stackling.cli.components import COMPONENTS
 from stackling.network.rpcapi import tap_name
 
 TOOLS = ("ip", "nft", "dnsmasq", "busybox", "bridge", "nsenter")
@@ -89,7 +90,8 @@ class Cloud:
                "STACKLING_NETWORK_AGENT__NETNS_PREFIX": self.prefix,
                "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
                "STACKLING_NETWORK_AGENT__TAP_POLL_INTERVAL": "0.2",
-               "STACKLING_IMAGE__BUILD_TINY_IMAGE": "never"}
+               "STACKLING_IMAGE__BUILD_TINY_IMAGE": "never",
+               "STACKLING_METADATA__SHARED_SECRET": secrets.token_hex(16)}
         self.process = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.host}", sys.executable, "-m",
              "stackling.cli.main", "up", "--data-dir", str(self.data), "--port", str(API_PORT),
@@ -163,6 +165,10 @@ class Cloud:
            "udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", str(script))
         return lease.read_text().strip()
 
+    def dhcp_ip(self, network_id: str) -> str:
+        ports = self.api("GET", f"/ports?network_id={network_id}&device_owner=network:dhcp")
+        return str(ports["ports"][0]["fixed_ips"][0]["ip_address"])
+
     def ping(self, ns: str, ip: str) -> bool:
         return sh("ip", "netns", "exec", ns, "busybox", "ping", "-c", "3", "-W", "1", "-w",
                   "4", ip, check=False).returncode == 0
@@ -218,6 +224,19 @@ def test_port_goes_active_gets_dhcp_and_a_floating_ip_through_the_api(cloud: Clo
     subnet = cloud.api("GET", f"/subnets/{port['fixed_ips'][0]['subnet_id']}")["subnet"]
     assert cloud.ping(cloud.vms["vm"], subnet["gateway_ip"])  # its router
     assert cloud.ping(cloud.vms["vm"], "172.24.4.1")  # the host, through SNAT
+    # 169.254.169.254 (route from DHCP) -> the proxy in qdhcp- -> the compute metadata
+    # service, which accepts the signature and looks the (not booted) instance up
+    sh("ip", "netns", "exec", cloud.vms["vm"], "ip", "route", "replace", "169.254.169.254/32",
+       "via", cloud.dhcp_ip(private["id"]))
+    code = ("import urllib.request, urllib.error\ntry:\n"
+            " urllib.request.urlopen('http://169.254.169.254/openstack/latest/meta_data.json',"
+            " timeout=5)\nexcept urllib.error.HTTPError as e:\n"
+            " print(e.code, e.read().decode())")
+    answer = sh("ip", "netns", "exec", cloud.vms["vm"], sys.executable, "-c", code).stdout
+    if any(c.name == "metadata" for c in COMPONENTS):
+        assert answer.strip() == "404 Instance not found.", answer
+    else:  # the metadata service is not mounted yet: the cloud's own 404, not the proxy's
+        assert answer.strip() == "404 Not Found", answer
 
     # a floating IP, reachable from the host once the group lets ICMP in
     group_id = port["security_groups"][0]

@@ -316,7 +316,8 @@ class NetworkAgentConfig(_Section):
     # (physical_bridges[network.public_physical_network]) with the public gateway on it
     manage_external_bridge: bool = True
     netns_prefix: str = ""  # before qdhcp-/qrouter- (tests set their own)
-    # the compute metadata service (the shared secret is [metadata] shared_secret)
+    # the compute metadata service (default <public url>/metadata; the shared secret is
+    # [metadata] shared_secret)
     metadata_url: str | None = None
     heartbeat_interval: float = Field(default=10.0, gt=0)
     resync_interval: float = Field(default=60.0, gt=0)

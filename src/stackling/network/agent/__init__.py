@@ -34,7 +34,8 @@ def create_dataplane(name: str, config: Config, roles: list[str] | None = None) 
             tunnel_ip=conf.tunnel_ip,
             physical_bridges=dict(conf.physical_bridges),
             roles=tuple(roles if roles is not None else conf.roles),
-            metadata_url=conf.metadata_url,
+            # default: the all-in-one's metadata service (``stackling up`` mounts it there)
+            metadata_url=conf.metadata_url or f"{config.public_url()}/metadata",
             metadata_secret=config.metadata.shared_secret or "",
             dhcp_lease_time=conf.dhcp_lease_time))
     return NoopDataplane()
