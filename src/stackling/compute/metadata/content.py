@@ -101,22 +101,24 @@ def ec2_meta_data(instance: InstanceInfo, availability_zone: str = "nova"
         "block-device-mapping": {"ami": "vda", "root": "/dev/vda"},
     }
     if instance.key_data:
-        tree["public-keys"] = {"0": {"openssh-key": instance.key_data}}
+        tree["public-keys"] = {f"0={_key_name(instance)}": {"openssh-key": instance.key_data}}
     return tree
 
 
 def ec2_lookup(tree: dict[str, Any], path: str) -> str | None:
-    """A path below ``meta-data/``: a leaf's value, a directory's listing (``name/``
-    for subtrees; public-keys lists ``0=<name>`` as EC2 does), None if absent."""
+    """A path below ``meta-data/``: a leaf's value, a directory's listing (``name/`` for
+    subtrees; public keys list as ``0=<name>`` and are read as ``public-keys/0/...``, as in
+    EC2), None if absent."""
     node: Any = tree
     for part in [p for p in path.split("/") if p]:
         if not isinstance(node, dict):
             return None
-        if part not in node and node is tree.get("public-keys") and "=" not in part:
+        key = part if part in node else next(
+            (k for k in node if "=" in k and k.split("=", 1)[0] == part), None)
+        if key is None:
             return None
-        node = node.get(part)
-        if node is None:
-            return None
+        node = node[key]
     if isinstance(node, dict):
-        return "\n".join(f"{k}/" if isinstance(v, dict) else k for k, v in node.items())
+        return "\n".join(k if "=" in k or not isinstance(v, dict) else f"{k}/"
+                         for k, v in node.items())
     return str(node)
