@@ -408,6 +408,13 @@ def test_restart_reconciles_and_deleting_everything_leaves_nothing(lab: Lab) -> 
     assert lab.ping("vm1", "10.5.0.12")
     assert not any(name.startswith("brq" + net_b.id[:11]) for name in lab.host_links())
 
+    # DHCP switched off on the subnet: its namespace and dnsmasq go, the ports stay wired
+    no_dhcp = net_a.model_copy(update={"subnets": [net_a.subnets[0].model_copy(
+        update={"enable_dhcp": False})]})
+    assert lab.apply(smaller.model_copy(update={"networks": [no_dhcp]}))["wired"] == sorted(
+        [vm1.id, vm2.id])
+    assert lab.our_namespaces() == set() and lab.dnsmasq_pids() == []
+
     # everything deleted: nothing of ours is left, the VM taps are only detached
     lab.apply(HostState(host=HOST))
     lab.request({"op": "teardown"})

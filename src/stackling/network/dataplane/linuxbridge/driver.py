@@ -115,6 +115,7 @@ class LinuxBridgeDataplane(Dataplane):
         self._bridges: dict[str, str] = {}  # network id -> bridge
         self._instances: dict[tuple[str, str], Instance] = {}  # (network, ip) -> instance
         self._errors: list[str] = []
+        self._wanted_ns: set[str] = set()
         self._lock = asyncio.Lock()
         self.metadata = MetadataProxy(self._lookup, options.metadata_url,
                                       options.metadata_secret)
@@ -146,11 +147,12 @@ class LinuxBridgeDataplane(Dataplane):
             links = await cmd.links()
             self._bridges = await self._ensure_l2(state, links, report)
             keep: set[str] = set()  # bridge-side veth ends of our namespaces
+            self._wanted_ns = set()  # filled by _ensure_dhcp / _ensure_routers
             if "dhcp" in self.options.roles:
                 keep |= await self._ensure_dhcp(state, report)
             if "l3" in self.options.roles:
                 keep |= await self._ensure_routers(state, report)
-            await self._remove_stale_namespaces(state)
+            await self._remove_stale_namespaces()
             if "l2" in self.options.roles:
                 await self._ensure_firewall(state, report)
                 await self._plug_ports(state, report, keep, unplug_stale=True)
@@ -376,6 +378,7 @@ class LinuxBridgeDataplane(Dataplane):
             if not dhcp_subnets(net) or dhcp_port is None or br is None:
                 continue
             ns = self._ns_dhcp(net.id)
+            self._wanted_ns.add(ns)
             try:
                 await self._ensure_ns(ns, existing)
                 addrs = [f"{f.ip_address}/{_prefixlen(net, f.subnet_id)}"
@@ -401,6 +404,7 @@ class LinuxBridgeDataplane(Dataplane):
         existing = await cmd.netns_list()
         nets = {n.id: n for n in state.networks}
         for router in state.routers:
+            self._wanted_ns.add(self._ns_router(router.id))
             try:
                 keep |= await self._ensure_router(router, nets, existing)
             except (cmd.CommandError, OSError, KeyError) as exc:
@@ -467,14 +471,9 @@ class LinuxBridgeDataplane(Dataplane):
             await cmd.ip("route", "del", dest, "proto", "static", netns=ns, check=False)
 
     # -- removal ------------------------------------------------------------------------
-    async def _remove_stale_namespaces(self, state: HostState) -> None:
+    async def _remove_stale_namespaces(self) -> None:
         prefix = self.options.netns_prefix
-        wanted: set[str] = set()
-        if "dhcp" in self.options.roles:
-            served = {n.id for n in state.networks if n.id in self._bridges}
-            wanted |= {self._ns_dhcp(n) for n in served}
-        if "l3" in self.options.roles:
-            wanted |= {self._ns_router(r.id) for r in state.routers}
+        wanted = self._wanted_ns  # DHCP served (a DHCP port, a DHCP subnet) and routers
         for ns in await cmd.netns_list():
             if ns.startswith((f"{prefix}qdhcp-", f"{prefix}qrouter-")) and ns not in wanted:
                 await self._delete_ns(ns)
