@@ -303,6 +303,23 @@ class GetConsoleOutput(_InstanceCast):
 
 
 @register
+class GetConsoleConnect(_InstanceCast):
+    """A call: where a console proxy on this host connects to the VM's ``vnc`` or
+    ``serial`` console; the reply is :class:`ConsoleConnect`."""
+
+    NAME: ClassVar[str] = "compute.agent.get_console_connect"
+    VERSION: ClassVar[str] = "1.0"
+    kind: str = "vnc"
+
+
+@register
+class ConsoleConnect(Message):
+    NAME: ClassVar[str] = "compute.agent.console_connect"
+    VERSION: ClassVar[str] = "1.0"
+    path: str  # a unix socket on the agent's host
+
+
+@register
 class ConsoleOutput(Message):
     NAME: ClassVar[str] = "compute.agent.console_output"
     VERSION: ClassVar[str] = "1.0"
@@ -477,6 +494,12 @@ class ComputeAgentAPI:
         reply = await self.bus.call(compute_topic(host), GetConsoleOutput(
             instance_uuid=instance_uuid, length=length), timeout, returns=ConsoleOutput)
         return reply.output
+
+    async def get_console_connect(self, host: str, instance_uuid: str, kind: str,
+                                  timeout: float = 30.0) -> str:  # noqa: ASYNC109
+        reply = await self.bus.call(compute_topic(host), GetConsoleConnect(
+            instance_uuid=instance_uuid, kind=kind), timeout, returns=ConsoleConnect)
+        return reply.path
 
 
 class ConductorAPI:
