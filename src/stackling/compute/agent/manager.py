@@ -33,12 +33,14 @@ from stackling.compute.rpcapi import (
     ComputeAgentAPI,
     ConductorAPI,
     ConfirmResize,
+    ConsoleConnect,
     ConsoleOutput,
     Diagnostics,
     ExternalEvent,
     FinishResize,
     FinishRevertResize,
     FlavorInfo,
+    GetConsoleConnect,
     GetConsoleOutput,
     GetDiagnostics,
     HostResources,
@@ -203,6 +205,8 @@ class ComputeAgent:
             return None
         if isinstance(message, GetConsoleOutput):
             return await self.console_output(message)
+        if isinstance(message, GetConsoleConnect):
+            return await self.console_connect(message)
         if isinstance(message, GetDiagnostics):
             return await self.diagnostics(message)
         if isinstance(message, ExternalEvent):
@@ -506,6 +510,17 @@ class ComputeAgent:
         if m.length is not None:  # the last ``length`` lines, as Nova's _tail_log
             output = "\n".join(output.split("\n")[-m.length:]) if m.length > 0 else ""
         return ConsoleOutput(output=output)
+
+    async def console_connect(self, m: GetConsoleConnect) -> ConsoleConnect:
+        """The VM's console socket for a console proxy (drivers without one: NotFound)."""
+        instance = await self.conductor.instance_get(m.instance_uuid)
+        locate = getattr(self.driver, "console_socket", None)
+        if instance is None or locate is None:
+            raise NotFound(f"Instance {m.instance_uuid} has no {m.kind} console.")
+        try:
+            return ConsoleConnect(path=str(locate(instance, m.kind)))
+        except VirtError as exc:
+            raise NotFound(str(exc)) from exc
 
     async def diagnostics(self, m: GetDiagnostics) -> Diagnostics:
         instance = await self.conductor.instance_get(m.instance_uuid)
