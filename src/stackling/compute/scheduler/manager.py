@@ -1,12 +1,17 @@
 """The scheduler: flow step 5 (DESIGN.md §1).
 
-For each request spec: load the hosts (placement usage, service liveness, zones), keep those
-every filter accepts, rank them with the weighers, and claim the resources on the best one
-(:func:`stackling.compute.service.placement.claim`, atomic). If a concurrent claim took the
-room first, try the next host. Then bind the instance to the host -- a compare-and-swap that
-fails if the server was deleted meanwhile, in which case the claim is given back -- and cast
+For each request spec: take the hosts from the in-memory view
+(:class:`~stackling.compute.scheduler.host_cache.HostCache`: placement usage, service
+liveness, zones), keep those every filter accepts (up to ``MAX_CANDIDATES``, as placement's
+``max_placement_results`` bounds Nova's), rank them with the weighers, re-read the best one's
+service, and claim the resources on it (:func:`stackling.compute.service.placement.claim_in`,
+atomic). If a concurrent claim took the room first, try the next host. In the same
+transaction, bind the instance to the host -- a compare-and-swap that fails if the server was
+deleted meanwhile, which rolls the claim back -- and record the scheduling event; then cast
 :class:`~stackling.compute.rpcapi.BuildAndRunInstance` to ``compute.<host>``.
-No host: the server goes to ERROR with Nova's "No valid host was found" fault.
+No host, even after reloading the view: the server goes to ERROR with Nova's
+"No valid host was found" fault. ``stackling_compute_schedule_seconds`` (Prometheus) times
+each request from receipt to the cast.
 """
 
 from __future__ import annotations
@@ -14,17 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy import false, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.bus import Message, Subscription, Transport
 from stackling.common.errors import StacklingError
 from stackling.common.timeutils import utcnow
 from stackling.compute import states
 from stackling.compute.models import (
-    ComputeNode,
     Instance,
     Migration,
     ServerGroup,
@@ -37,7 +45,8 @@ from stackling.compute.rpcapi import (
     ResizeInstance,
     ScheduleInstances,
 )
-from stackling.compute.scheduler.filters import FilterContext, HostState, filter_hosts
+from stackling.compute.scheduler.filters import FILTERS, FilterContext, HostState
+from stackling.compute.scheduler.host_cache import HostCache
 from stackling.compute.scheduler.weighers import weigh
 from stackling.compute.service import hosts, instance_actions, placement, resize
 from stackling.compute.service.compute import ComputeService
@@ -48,6 +57,22 @@ log = logging.getLogger("stackling.compute.scheduler")
 NO_VALID_HOST = "No valid host was found. "
 
 EVENT = "conductor_schedule_and_build_instances"
+#: how many passing hosts a request weighs at most (Nova: max_placement_results = 1000)
+MAX_CANDIDATES = 1000
+
+SCHEDULE_SECONDS = Histogram(
+    "stackling_compute_schedule_seconds",
+    "Time the scheduler spends on one request: filter, weigh, claim, bind, cast.",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
+             0.075, 0.1, 0.25, 0.5, 1.0, 2.5))
+
+
+class _Lost(Exception):
+    """The claim lost a race; the transaction rolls back."""
+
+
+class _Deleted(Exception):
+    """The bind found the instance deleted (or no longer scheduling); the claim rolls back."""
 
 
 class Scheduler:
@@ -58,6 +83,8 @@ class Scheduler:
         self._heartbeat: asyncio.Task[None] | None = None
         self.agents = ComputeAgentAPI(bus)
         self._subscription: Subscription | None = None
+        # a host silent for a heartbeat interval is noticed within one more
+        self.cache = HostCache(svc, max_age=min(10.0, svc.conf.heartbeat_interval))
 
     async def start(self) -> None:
         self._subscription = await self.bus.serve(SCHEDULER_TOPIC, self._handle)
@@ -73,6 +100,7 @@ class Scheduler:
                 await self._heartbeat
         if self._subscription is not None:
             await self._subscription.cancel()
+        await self.cache.close()
 
     async def _handle(self, message: Message, context: dict[str, Any]) -> None:
         if isinstance(message, ScheduleInstances):
@@ -84,26 +112,8 @@ class Scheduler:
 
     # -- the step --------------------------------------------------------------------------
     async def load_hosts(self) -> list[HostState]:
-        """Every compute node with its placement usage, liveness and zone."""
-        conf = self.svc.conf
-        now = utcnow()
-        async with self.svc.store.read() as session:
-            providers = await placement.provider_usages(session)
-            nodes = {n.hypervisor_hostname: n.host for n in (await session.execute(
-                select(ComputeNode))).scalars()}
-            services = await hosts.compute_services(session)
-            zones = await hosts.host_zones(session, conf.default_availability_zone)
-        out = []
-        for p in providers:
-            host = nodes.get(p.name)
-            if host is None:
-                continue
-            service = services.get(host)
-            out.append(HostState(
-                host=host, node=p.name, zone=zones.get(host, conf.default_availability_zone),
-                up=service is not None and hosts.is_up(service, conf.service_down_time, now),
-                disabled=service is None or service.disabled, provider=p))
-        return out
+        """Every compute node with its placement usage, liveness and zone (as last seen)."""
+        return await self.cache.current()
 
     async def filter_context(self, spec: RequestSpec) -> FilterContext:
         ctx = FilterContext()
@@ -128,28 +138,71 @@ class Scheduler:
                 setattr(ctx, attr, found)
         return ctx
 
-    async def select_and_claim(self, spec: RequestSpec) -> HostState | None:
-        """Filter, weigh, claim. The claimed host, or None when nothing fits."""
-        candidates = filter_hosts(await self.load_hosts(), spec,
-                                  ctx := await self.filter_context(spec))
+    def select(self, spec: RequestSpec, ctx: FilterContext) -> list[HostState]:
+        """The hosts that pass every filter (at most ``MAX_CANDIDATES``), best first."""
+        passing = []
+        for h in self.cache.candidates(spec.requested_host, MAX_CANDIDATES):
+            if all(f(h, spec, ctx) for f in FILTERS):
+                passing.append(h)
+                if len(passing) >= MAX_CANDIDATES:
+                    break
+        return weigh(passing, spec, ctx, self.svc.conf.weigher)
+
+    async def select_and_claim(self, spec: RequestSpec, request_id: str | None = None,
+                               started: datetime | None = None) -> HostState | None:
+        """Filter, weigh, verify, claim. The claimed host, or None when nothing fits.
+        With ``request_id`` (a build), the instance is bound to the host and the scheduling
+        event recorded in the claim's transaction (:class:`_Deleted` if the instance was
+        deleted meanwhile)."""
+        ctx = await self.filter_context(spec)
         resources = spec.flavor.resources()
-        for host in weigh(candidates, spec, ctx, self.svc.conf.weigher):
-            if await placement.claim(self.svc.store, host.provider.id, spec.instance_uuid,
-                                     resources, project_id=spec.project_id,
-                                     user_id=spec.user_id):
+        await self.cache.current()
+        for fresh in (False, True):
+            if fresh:  # nothing fits the view: reload it before saying so
+                await self.cache.refresh()
+            for host in self.select(spec, ctx):
+                if not await self.cache.verify(host, spec.availability_zone):
+                    continue
+                try:
+                    async with self.svc.store.write() as session:
+                        if not await placement.claim_in(
+                                session, host.provider.id, spec.instance_uuid, resources,
+                                project_id=spec.project_id, user_id=spec.user_id,
+                                known=host.provider):
+                            raise _Lost
+                        if request_id is not None:
+                            if not await self._bind(session, spec, host):
+                                raise _Deleted
+                            await instance_actions.event_in(
+                                session, spec.instance_uuid, request_id, EVENT, "done",
+                                result="Success", started=started)
+                except _Lost:
+                    log.debug("claim on %s lost a race; trying the next host", host.node)
+                    continue
                 return host
-            log.debug("claim on %s lost a race; trying the next host", host.node)
         return None
 
     async def schedule(self, spec: RequestSpec, request_id: str = "") -> str | None:
         """Flow step 5 for one instance. Returns the host it was sent to, or None."""
+        t0 = time.perf_counter()
+        try:
+            return await self._schedule(spec, request_id)
+        finally:
+            SCHEDULE_SECONDS.observe(time.perf_counter() - t0)
+
+    async def _schedule(self, spec: RequestSpec, request_id: str = "") -> str | None:
         if spec.migration_uuid is not None:
             return await self.schedule_resize(spec, request_id)
         store = self.svc.store
-        await instance_actions.event(store, spec.instance_uuid, request_id, EVENT, "start")
+        started = utcnow()
         tried = list(spec.ignore_hosts)
         while True:
-            host = await self.select_and_claim(spec.model_copy(update={"ignore_hosts": tried}))
+            try:
+                host = await self.select_and_claim(
+                    spec.model_copy(update={"ignore_hosts": tried}), request_id, started)
+            except _Deleted:
+                log.info("%s was deleted while being scheduled", spec.instance_uuid)
+                return None
             if host is None:
                 if spec.last_failure:  # a reschedule with no host left
                     message, details = exhausted(spec.instance_uuid), spec.last_failure
@@ -163,10 +216,6 @@ class Scheduler:
                                              details="No valid host was found.")
                 log.info("no valid host for %s", spec.instance_uuid)
                 return None
-            if not await self._bind(spec, host):
-                await placement.remove_allocations(store, spec.instance_uuid)
-                log.info("%s was deleted while being scheduled", spec.instance_uuid)
-                return None
             try:
                 await self.agents.build_and_run_instance(host.host, spec, host.node,
                                                          request_id)
@@ -174,10 +223,11 @@ class Scheduler:
                 log.warning("cannot reach compute.%s (%s): trying another host", host.host, exc)
                 await placement.remove_allocations(store, spec.instance_uuid)
                 await self._unbind(spec)
+                await instance_actions.event(store, spec.instance_uuid, request_id, EVENT,
+                                             "finish", result="Error",
+                                             details=f"compute.{host.host} unreachable")
                 tried.append(host.host)
                 continue
-            await instance_actions.event(store, spec.instance_uuid, request_id, EVENT,
-                                         "finish", result="Success")
             return host.host
 
     async def schedule_resize(self, spec: RequestSpec, request_id: str = "") -> str | None:
@@ -219,13 +269,12 @@ class Scheduler:
                                      "finish", result="Success")
         return host.host
 
-    async def _bind(self, spec: RequestSpec, host: HostState) -> bool:
+    async def _bind(self, session: AsyncSession, spec: RequestSpec, host: HostState) -> bool:
         values: dict[str, Any] = {"host": host.host, "node": host.node}
         if spec.availability_zone is None:
             values["availability_zone"] = host.zone
-        async with self.svc.store.write() as session:
-            return await compare_and_swap(session, spec.instance_uuid, values,
-                                          task_states=[states.Task.SCHEDULING])
+        return await compare_and_swap(session, spec.instance_uuid, values,
+                                      task_states=[states.Task.SCHEDULING])
 
     async def _unbind(self, spec: RequestSpec) -> None:
         async with self.svc.store.write() as session:

@@ -5,6 +5,7 @@ the scheduler, conductor and agents)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,30 +30,42 @@ async def event(store: Store, uuid: str, request_id: str, name: str, phase: str,
     """Start (``phase="start"``) or finish an event of the action of ``request_id``.
     An event for an action that was never recorded is dropped."""
     async with store.write() as session:
-        act = (await session.execute(select(InstanceAction).where(
-            InstanceAction.instance_uuid == uuid, InstanceAction.request_id == request_id)
-            .order_by(InstanceAction.id.desc()).limit(1))).scalar_one_or_none()
-        if act is None:
-            return
-        now = utcnow()
-        act.updated_at = now
-        if phase == "start":
-            session.add(InstanceActionEvent(action_id=act.id, event=name, start_time=now,
-                                            host=host, details=details))
-            return
+        await event_in(session, uuid, request_id, name, phase, result=result,
+                       details=details, host=host)
+
+
+async def event_in(session: AsyncSession, uuid: str, request_id: str, name: str,
+                   phase: str, *, result: str | None = None, details: str | None = None,
+                   host: str | None = None, started: datetime | None = None) -> None:
+    """:func:`event` inside the caller's transaction. ``phase="done"`` records a whole
+    event at once (it started at ``started`` and finishes now with ``result``)."""
+    act = (await session.execute(select(InstanceAction).where(
+        InstanceAction.instance_uuid == uuid, InstanceAction.request_id == request_id)
+        .order_by(InstanceAction.id.desc()).limit(1))).scalar_one_or_none()
+    if act is None:
+        return
+    now = utcnow()
+    act.updated_at = now
+    if phase == "start":
+        session.add(InstanceActionEvent(action_id=act.id, event=name, start_time=now,
+                                        host=host, details=details))
+        return
+    ev = None
+    if phase != "done":
         ev = (await session.execute(select(InstanceActionEvent).where(
             InstanceActionEvent.action_id == act.id, InstanceActionEvent.event == name)
             .order_by(InstanceActionEvent.id.desc()).limit(1))).scalar_one_or_none()
-        if ev is None:
-            ev = InstanceActionEvent(action_id=act.id, event=name, start_time=now, host=host)
-            session.add(ev)
-        ev.finish_time = now
-        ev.result = result
-        if details:
-            ev.details = details
-        if result == "Error":
-            act.message = "Error"
-        act.finish_time = now
+    if ev is None:
+        ev = InstanceActionEvent(action_id=act.id, event=name, start_time=started or now,
+                                 host=host)
+        session.add(ev)
+    ev.finish_time = now
+    ev.result = result
+    if details:
+        ev.details = details
+    if result == "Error":
+        act.message = "Error"
+    act.finish_time = now
 
 
 @dataclass

@@ -5,6 +5,13 @@ provider's ``generation`` -- a write, so it takes the row lock on PostgreSQL/Mar
 database write lock on SQLite -- and only then reads the usage and inserts the allocations.
 Two claims on one provider therefore run one after the other and the second sees the first's
 allocations: a host is never overbooked, however many schedulers run.
+
+Placement's generation protocol makes the common case cheaper: every change of a provider's
+inventory or allocations bumps its ``generation`` in the same transaction, so a caller holding
+a snapshot (:class:`ProviderUsage`, read generation first, then inventory and usage) whose
+generation still matches knows the snapshot is exact. :func:`claim` with ``known=`` then
+swaps the generation (``UPDATE ... WHERE generation = :seen``) and inserts, without reading;
+a lost swap falls back to the locked read above.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.timeutils import utcnow
@@ -108,15 +115,21 @@ async def ensure_provider(store: Store, uuid: str, name: str,
 
 async def provider_usages(session: AsyncSession,
                           names: list[str] | None = None) -> list[ProviderUsage]:
-    """Every provider (or those named) with inventory and usage: three queries in all."""
-    query = select(ResourceProvider)
+    """Every provider (or those named) with inventory and usage: three queries in all, of
+    plain rows (no ORM objects: a scheduler may read ten thousand providers). Generations
+    are read first, so a change committed meanwhile leaves a snapshot that is older than
+    its generation says only in the safe direction (its claim falls back to the lock)."""
+    query = select(ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.name,
+                   ResourceProvider.generation)
     if names is not None:
         query = query.where(ResourceProvider.name.in_(names))
-    providers = {rp.id: ProviderUsage(rp.id, rp.uuid, rp.name, rp.generation)
-                 for rp in (await session.execute(query)).scalars()}
+    providers = {rp_id: ProviderUsage(rp_id, uuid, name, generation)
+                 for rp_id, uuid, name, generation in (await session.execute(query)).all()}
     if not providers:
         return []
-    inv_query = select(Inventory)
+    inv_query = select(Inventory.resource_provider_id, Inventory.resource_class,
+                       Inventory.total, Inventory.reserved, Inventory.min_unit,
+                       Inventory.max_unit, Inventory.step_size, Inventory.allocation_ratio)
     use_query = (select(Allocation.resource_provider_id, Allocation.resource_class,
                         func.sum(Allocation.used))
                  .group_by(Allocation.resource_provider_id, Allocation.resource_class))
@@ -124,14 +137,16 @@ async def provider_usages(session: AsyncSession,
         ids = list(providers)
         inv_query = inv_query.where(Inventory.resource_provider_id.in_(ids))
         use_query = use_query.where(Allocation.resource_provider_id.in_(ids))
-    for inv in (await session.execute(inv_query)).scalars():
-        if inv.resource_provider_id in providers:
-            providers[inv.resource_provider_id].inventories[inv.resource_class] = InventorySpec(
-                inv.total, inv.reserved, inv.min_unit, inv.max_unit, inv.step_size,
-                inv.allocation_ratio)
+    for rp_id, rc, total, reserved, min_unit, max_unit, step, ratio in (
+            await session.execute(inv_query)).all():
+        usage = providers.get(rp_id)
+        if usage is not None:
+            usage.inventories[rc] = InventorySpec(total, reserved, min_unit, max_unit, step,
+                                                  ratio)
     for rp_id, rc, used in (await session.execute(use_query)).all():
-        if rp_id in providers:
-            providers[rp_id].used[rc] = int(used or 0)
+        usage = providers.get(rp_id)
+        if usage is not None:
+            usage.used[rc] = int(used or 0)
     return list(providers.values())
 
 
@@ -141,52 +156,115 @@ class _DoesNotFit(Exception):
 
 async def claim(store: Store, provider_id: int, consumer_id: str,
                 resources: Mapping[str, int], *, project_id: str | None = None,
-                user_id: str | None = None) -> bool:
+                user_id: str | None = None, known: ProviderUsage | None = None) -> bool:
     """Atomically allocate ``resources`` on the provider to ``consumer_id`` (replacing what
-    the consumer held there). False when they no longer fit (someone claimed first)."""
+    the consumer held there). False when they no longer fit (someone claimed first).
+    ``known``: see :func:`claim_in`."""
     try:
         async with store.write() as session:
-            # lock first (see the module docstring), then count
-            bumped = await session.execute(
-                update(ResourceProvider).where(ResourceProvider.id == provider_id)
-                .values(generation=ResourceProvider.generation + 1, updated_at=utcnow())
-                .execution_options(synchronize_session=False))
-            if bumped.rowcount == 0:  # type: ignore[attr-defined]
-                raise _DoesNotFit
-            await session.execute(delete(Allocation).where(
-                Allocation.consumer_id == consumer_id,
-                Allocation.resource_provider_id == provider_id))
-            usage = ProviderUsage(provider_id, "", "", 0)
-            for inv in (await session.execute(select(Inventory).where(
-                    Inventory.resource_provider_id == provider_id))).scalars():
-                usage.inventories[inv.resource_class] = InventorySpec(
-                    inv.total, inv.reserved, inv.min_unit, inv.max_unit, inv.step_size,
-                    inv.allocation_ratio)
-            for rc, used in (await session.execute(
-                    select(Allocation.resource_class, func.sum(Allocation.used))
-                    .where(Allocation.resource_provider_id == provider_id)
-                    .group_by(Allocation.resource_class))).all():
-                usage.used[rc] = int(used or 0)
-            if not usage.fits(resources):
-                raise _DoesNotFit
-            for rc, amount in resources.items():
-                if amount > 0:
-                    session.add(Allocation(resource_provider_id=provider_id,
-                                           consumer_id=consumer_id, resource_class=rc,
-                                           used=amount, project_id=project_id,
-                                           user_id=user_id))
+            if not await claim_in(session, provider_id, consumer_id, resources,
+                                  project_id=project_id, user_id=user_id, known=known):
+                raise _DoesNotFit  # roll back the generation bump
     except _DoesNotFit:
         return False
     return True
 
 
+async def claim_in(session: AsyncSession, provider_id: int, consumer_id: str,
+                   resources: Mapping[str, int], *, project_id: str | None = None,
+                   user_id: str | None = None, known: ProviderUsage | None = None) -> bool:
+    """:func:`claim` inside the caller's transaction (which must roll back on False).
+
+    ``known``: the caller's snapshot of the provider. While its generation is current, the
+    check runs on it and no usage is read; otherwise usage is read under the lock. Either
+    way ``known`` is left as the provider is (with this claim added when it succeeded)."""
+    if known is not None and known.fits(resources):
+        swapped = await session.execute(
+            update(ResourceProvider).where(ResourceProvider.id == provider_id,
+                                           ResourceProvider.generation == known.generation)
+            .values(generation=ResourceProvider.generation + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False))
+        if swapped.rowcount == 1:  # type: ignore[attr-defined]
+            # the snapshot is exact; what the consumer already held here is replaced,
+            # which can only make room
+            await session.execute(delete(Allocation).where(
+                Allocation.consumer_id == consumer_id,
+                Allocation.resource_provider_id == provider_id))
+            await _insert(session, provider_id, consumer_id, resources, project_id, user_id)
+            known.generation += 1
+            known.add(resources)
+            return True
+    # lock first (see the module docstring), then count
+    bumped = await session.execute(
+        update(ResourceProvider).where(ResourceProvider.id == provider_id)
+        .values(generation=ResourceProvider.generation + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    if bumped.rowcount == 0:  # type: ignore[attr-defined]
+        return False
+    await session.execute(delete(Allocation).where(
+        Allocation.consumer_id == consumer_id,
+        Allocation.resource_provider_id == provider_id))
+    usage = ProviderUsage(provider_id, "", "", 0)
+    usage.generation = int((await session.execute(select(ResourceProvider.generation).where(
+        ResourceProvider.id == provider_id))).scalar_one())
+    for inv in (await session.execute(select(Inventory).where(
+            Inventory.resource_provider_id == provider_id))).scalars():
+        usage.inventories[inv.resource_class] = InventorySpec(
+            inv.total, inv.reserved, inv.min_unit, inv.max_unit, inv.step_size,
+            inv.allocation_ratio)
+    for rc, used in (await session.execute(
+            select(Allocation.resource_class, func.sum(Allocation.used))
+            .where(Allocation.resource_provider_id == provider_id)
+            .group_by(Allocation.resource_class))).all():
+        usage.used[rc] = int(used or 0)
+    fits = usage.fits(resources)
+    if known is not None:
+        # the caller's transaction rolls back on False: the generation read here is the
+        # bumped one, one more than what stays committed; a stale generation only costs
+        # the next claim this locked path
+        known.generation = usage.generation
+        known.inventories, known.used = usage.inventories, dict(usage.used)
+    if not fits:
+        return False
+    await _insert(session, provider_id, consumer_id, resources, project_id, user_id)
+    if known is not None:
+        known.add(resources)
+    return True
+
+
+async def _insert(session: AsyncSession, provider_id: int, consumer_id: str,
+                  resources: Mapping[str, int], project_id: str | None,
+                  user_id: str | None) -> None:
+    rows = [{"resource_provider_id": provider_id, "consumer_id": consumer_id,
+             "resource_class": rc, "used": amount, "project_id": project_id,
+             "user_id": user_id} for rc, amount in resources.items() if amount > 0]
+    if rows:
+        await session.execute(insert(Allocation), rows)
+
+
+async def _bump_consumers_providers(session: AsyncSession, consumer_id: str) -> None:
+    """A change of ``consumer_id``'s allocations changes its providers' generations."""
+    await session.execute(
+        update(ResourceProvider).where(ResourceProvider.id.in_(
+            select(Allocation.resource_provider_id).where(
+                Allocation.consumer_id == consumer_id).scalar_subquery()))
+        .values(generation=ResourceProvider.generation + 1)
+        .execution_options(synchronize_session=False))
+
+
 async def remove_allocations(store: Store, consumer_id: str) -> int:
     """Free everything ``consumer_id`` holds. Returns how many allocation rows went."""
     async with store.write() as session:
-        result = await session.execute(delete(Allocation).where(
-            Allocation.consumer_id == consumer_id).execution_options(
-            synchronize_session=False))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return await remove_allocations_in(session, consumer_id)
+
+
+async def remove_allocations_in(session: AsyncSession, consumer_id: str) -> int:
+    """:func:`remove_allocations` inside the caller's transaction."""
+    await _bump_consumers_providers(session, consumer_id)
+    result = await session.execute(delete(Allocation).where(
+        Allocation.consumer_id == consumer_id).execution_options(
+        synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def allocations_of(session: AsyncSession, consumer_id: str) -> dict[str, dict[str, int]]:
@@ -213,6 +291,7 @@ async def move_allocations(store: Store, source: str, target: str) -> int:
     """Hand ``source``'s allocations to ``target`` (a resize parks the instance's old
     allocation on its migration while the new flavor is claimed for the instance)."""
     async with store.write() as session:
+        await _bump_consumers_providers(session, source)
         result = await session.execute(
             update(Allocation).where(Allocation.consumer_id == source)
             .values(consumer_id=target).execution_options(synchronize_session=False))
