@@ -173,7 +173,8 @@ class VolumeManager:
                 await self._from_image(row)
             elif row.backup_id:
                 await self.backend.create(row.id, row.size)
-                await self.backend.write(row.id, self.backups.get(row.backup_id))
+                await self.backend.write(row.id, self.backups.get(
+                    await self._data_key(row.backup_id)))
             else:
                 await self.backend.create(row.id, row.size)
         except Exception as exc:
@@ -316,7 +317,7 @@ class VolumeManager:
         try:
             source = (self.backend.read(backup.volume_id) if not backup.snapshot_id
                       else self._snapshot_data(backup.snapshot_id))
-            manifest = await self.backups.put(backup.id, source)
+            manifest = await self.backups.put(backup.container or backup.id, source)
         except Exception as exc:
             LOG.error("backup %s failed: %s", backup.id, exc)
             async with self.svc.store.write() as session:
@@ -351,9 +352,15 @@ class VolumeManager:
             back = "in-use" if row.attach_status == "attached" else "available"
             await cas_volume(session, volume_id, [busy], status=back)
 
+    async def _data_key(self, backup_id: str) -> str:
+        async with self.svc.store.read() as session:
+            row = await session.get(Backup, backup_id)
+        return (row.container or row.id) if row is not None else backup_id
+
     async def restore_backup(self, msg: RestoreBackup) -> None:
         try:
-            await self.backend.write(msg.volume_id, self.backups.get(msg.backup_id))
+            await self.backend.write(msg.volume_id, self.backups.get(
+                await self._data_key(msg.backup_id)))
         except Exception as exc:
             LOG.error("restore of backup %s failed: %s", msg.backup_id, exc)
             async with self.svc.store.write() as session:
@@ -376,8 +383,15 @@ class VolumeManager:
                 row.status, row.restore_volume_id = "available", None
 
     async def delete_backup(self, msg: DeleteBackup) -> None:
+        """The data goes with the last backup row that points at it (an imported record
+        shares its original's data)."""
+        key = await self._data_key(msg.backup_id)
+        async with self.svc.store.read() as session:
+            sharing = (await session.execute(select(Backup.id).where(
+                Backup.container == key, ~Backup.deleted, Backup.id != msg.backup_id))).first()
         try:
-            await self.backups.delete(msg.backup_id)
+            if sharing is None:
+                await self.backups.delete(key)
         except Exception as exc:
             async with self.svc.store.write() as session:
                 row = await session.get(Backup, msg.backup_id)

@@ -144,3 +144,23 @@ async def action(request: Request, backup_id: str) -> Response:
         await service.delete(svc, ctx, backup_id, force=True)
         return accepted()
     raise BadRequest("There is no such action: " + ", ".join(sorted(body)))
+
+
+@router.get("/v3/backups/{backup_id}/export_record")
+async def export_record(request: Request, backup_id: str) -> Response:
+    ctx = await caller(request)
+    authorize(request, ctx, "backup:export-import")
+    record = await service.export_record(volumes(request), ctx, backup_id)
+    return reply({"backup-record": record})
+
+
+@router.post("/v3/backups/import_record")
+async def import_record(request: Request) -> Response:
+    ctx = await caller(request)
+    authorize(request, ctx, "backup:export-import")
+    body = section(await json_body(request), "backup-record")
+    svc_name, url = body.get("backup_service"), body.get("backup_url")
+    if not isinstance(svc_name, str) or not isinstance(url, str):
+        raise BadRequest("Incorrect request body format.")
+    row = await service.import_record(volumes(request), ctx, svc_name, url)
+    return reply({"backup": views.backup_brief(request, row)}, 201)

@@ -5,11 +5,13 @@ copies the data into the backup store (see :mod:`stackling.volume.manager`)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 from sqlalchemy import select
 
 from stackling.common.context import RequestContext
-from stackling.common.errors import BadRequest, NotFound
+from stackling.common.errors import BadRequest, Conflict, NotFound
 from stackling.common.ids import new_uuid
 from stackling.common.timeutils import utcnow
 from stackling.volume.models import Backup, Snapshot, Volume
@@ -64,10 +66,11 @@ async def create(svc: VolumeService, ctx: RequestContext, volume_id: str, name: 
                                                     status="backing-up"):
             raise InvalidState("Invalid volume: the volume changed status.")
         now = utcnow()
-        row = Backup(id=new_uuid(), volume_id=volume_id, snapshot_id=snapshot_id,
+        backup_id = new_uuid()
+        row = Backup(id=backup_id, volume_id=volume_id, snapshot_id=snapshot_id,
                      project_id=project, user_id=ctx.user_id or "", name=name,
                      description=description, status="creating", size=vol.size,
-                     container=None, availability_zone=vol.availability_zone,
+                     container=backup_id, availability_zone=vol.availability_zone,
                      host=vol.host, incremental=incremental, meta=metadata,
                      volume_meta={"metadata": dict(vol.meta), "bootable": vol.bootable,
                                   "image_meta": dict(vol.image_meta)},
@@ -134,6 +137,59 @@ async def restore(svc: VolumeService, ctx: RequestContext, backup_id: str,
     await cast(svc, vol.host or "", RestoreBackup(backup_id=backup_id, volume_id=volume_id,
                                                   request_id=ctx.request_id))
     return backup, vol
+
+
+SERVICE = "cinder.backup.drivers.stackling"
+
+
+async def export_record(svc: VolumeService, ctx: RequestContext, backup_id: str
+                        ) -> dict[str, str]:
+    """The backup's row, base64 JSON (Cinder's ``backup_url``): enough to import it into a
+    database that lost it; the data stays where it is (``container``)."""
+    row = await backup_row(svc, ctx, backup_id)
+    if row.status != "available":
+        raise InvalidState(f"Invalid backup: Backup status must be available and not "
+                           f"{row.status}.")
+    record = {"id": row.id, "volume_id": row.volume_id, "snapshot_id": row.snapshot_id,
+              "project_id": row.project_id, "user_id": row.user_id, "name": row.name,
+              "description": row.description, "size": row.size,
+              "object_count": row.object_count, "container": row.container or row.id,
+              "availability_zone": row.availability_zone, "host": row.host,
+              "checksum": row.checksum, "volume_meta": row.volume_meta, "meta": row.meta}
+    url = base64.b64encode(json.dumps(record).encode()).decode()
+    return {"backup_service": f"{SERVICE}.{svc.conf.backup_store}", "backup_url": url}
+
+
+async def import_record(svc: VolumeService, ctx: RequestContext, service: str,
+                        url: str) -> Backup:
+    if not service.startswith(SERVICE):
+        raise BadRequest(f"Invalid input received: Backup service {service} is not "
+                         "supported.")
+    try:
+        record = json.loads(base64.b64decode(url))
+        if not isinstance(record, dict):
+            raise ValueError(url)
+        now = utcnow()
+        row = Backup(id=str(record["id"]), volume_id=str(record["volume_id"]),
+                     snapshot_id=record.get("snapshot_id"),
+                     project_id=ctx.project_id or str(record["project_id"]),
+                     user_id=ctx.user_id or "", name=record.get("name"),
+                     description=record.get("description"), status="available",
+                     size=int(record["size"]), object_count=int(record.get("object_count", 0)),
+                     container=str(record["container"]),
+                     availability_zone=record.get("availability_zone"),
+                     host=record.get("host"), checksum=record.get("checksum"),
+                     volume_meta=dict(record.get("volume_meta") or {}),
+                     meta=dict(record.get("meta") or {}), data_timestamp=now,
+                     created_at=now, updated_at=now)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("Invalid input received: Can't parse backup record.") from exc
+    async with svc.store.write(f"Backup {row.id} already exists.") as session:
+        existing = await session.get(Backup, row.id)
+        if existing is not None:
+            raise Conflict(f"Backup {row.id} already exists.")
+        session.add(row)
+    return row
 
 
 async def _wait_available(svc: VolumeService, volume_id: str) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:44:11.716715
+Create Date: 2026-11-22 04:53:18.123917
 """
 from alembic import op
 import sqlalchemy as sa
