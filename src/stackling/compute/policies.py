@@ -46,6 +46,7 @@ OTHERS = {
     "os_compute_api:os-lock-server:unlock": MEMBER,
     "os_compute_api:os-lock-server:unlock:unlock_override": ADMIN,
     "os_compute_api:os-console-output": MEMBER,
+    "os_compute_api:os-remote-consoles": MEMBER,
     "os_compute_api:os-instance-actions:list": READER,
     "os_compute_api:os-instance-actions:show": READER,
     "os_compute_api:os-instance-actions:events": ADMIN,
