@@ -18,6 +18,7 @@ from stackling.compute.api import (
     networks,
     os_hosts,
     quotas,
+    remote_consoles,
     server_actions,
     server_groups,
     server_meta,
@@ -37,7 +38,8 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            server_meta.router, instance_actions.router, servers.router, networks.router,
            hosts.router, quotas.router, server_groups.router,
            aggregates.router, extensions.router,
-           os_hosts.router, usage.router, events.router, images.router]
+           os_hosts.router, usage.router, events.router, images.router,
+           remote_consoles.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,
