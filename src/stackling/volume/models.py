@@ -43,6 +43,7 @@ class Volume(Base):
     source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
     image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     backup_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     provider_location: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it is in error
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
@@ -94,6 +95,8 @@ class Snapshot(Base):
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     volume_type_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True,
+                                                          index=True)
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -102,6 +105,55 @@ class Snapshot(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
     __table_args__ = (Index("ix_snapshots_project_deleted", "project_id", "deleted"),)
+
+
+class GroupType(Base):
+    __tablename__ = "group_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    group_specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class Group(Base):
+    """A generic volume group (3.13+): volumes of the listed types, snapshotted together.
+    ``status`` ``creating`` (a group made from a source) becomes ``available`` or
+    ``error`` from its volumes' states when it is next read."""
+
+    __tablename__ = "groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), nullable=False, index=True)
+    user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(30), nullable=False)
+    group_type_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    volume_type_ids: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    availability_zone: Mapped[str] = mapped_column(String(255), nullable=False)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+
+class GroupSnapshot(Base):
+    """Snapshots of every volume of a group, taken together; its status follows its
+    snapshots' (all available: available; any error: error; all gone: deleted)."""
+
+    __tablename__ = "group_snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    project_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(30), nullable=False)
+    group_type_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 
 class VolumeType(Base):

@@ -74,6 +74,10 @@ RULES = {
     "limits_extension:used_limits": READER,
     "volume_extension:capabilities": ADMIN,
     "volume_extension:qos_specs_manage": ADMIN,
+    "group:group_types_manage": ADMIN, "group:create": MEMBER, "group:update": MEMBER,
+    "group:delete": MEMBER, "group:reset_status": ADMIN,
+    "group:create_group_snapshot": MEMBER, "group:delete_group_snapshot": MEMBER,
+    "group:reset_group_snapshot_status": ADMIN,
 }
 
 

@@ -11,6 +11,7 @@ from stackling.volume.api import (
     admin,
     attachments,
     backups,
+    groups,
     qos_messages,
     snapshots,
     transfers,
@@ -28,7 +29,7 @@ from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, volumes.router, actions.router, snapshots.router, types.router,
            admin.router, backups.router, transfers.router, attachments.router,
-           qos_messages.router]
+           qos_messages.router, groups.router]
 
 
 def create_app(svc: VolumeService, validator: TokenValidator | None,

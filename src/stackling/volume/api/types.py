@@ -72,7 +72,9 @@ async def update(request: Request, type_id: str) -> Response:
     row = await service.update(volumes(request), ctx, type_id, name, optional_str(
         body, "description"), None if public is None else boolean(public, "is_public"),
         "description" in body)
-    return reply({"volume_type": views.volume_type(request, ctx, row, created=True)})
+    shown = views.volume_type(request, ctx, row, created=True)
+    shown.pop("os-volume-type-access:is_public", None)  # Cinder's update view has no alias
+    return reply({"volume_type": shown})
 
 
 @router.delete("/v3/types/{type_id}")

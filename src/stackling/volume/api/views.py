@@ -44,7 +44,7 @@ def volume(request: Request, ctx: RequestContext, row: Volume, types: dict[str, 
         "migration_status": row.migration_status,
     }
     if at_least(request, "3.13"):
-        out["group_id"] = None
+        out["group_id"] = row.group_id
     if at_least(request, "3.21"):
         out["provider_id"] = None
     if at_least(request, "3.48"):
@@ -86,7 +86,7 @@ def snapshot(request: Request, ctx: RequestContext, row: Snapshot,
         out["os-extended-snapshot-attributes:progress"] = row.progress
         out["os-extended-snapshot-attributes:project_id"] = row.project_id
     if at_least(request, "3.14"):
-        out["group_snapshot_id"] = None
+        out["group_snapshot_id"] = row.group_snapshot_id
     if at_least(request, "3.41"):
         out["user_id"] = row.user_id
     if at_least(request, "3.65"):

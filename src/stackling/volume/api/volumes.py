@@ -76,6 +76,7 @@ async def create(request: Request) -> Response:
         image_ref=optional_str(vol, "imageRef") or optional_str(vol, "image_id"),
         backup_id=optional_str(vol, "backup_id") if at_least(request, "3.47") else None,
         multiattach=boolean(vol.get("multiattach", False), "multiattach"),
+        group_id=optional_str(vol, "group_id") if at_least(request, "3.13") else None,
         scheduler_hints=hints if isinstance(hints, dict) else {})
     if req.size is None and not (req.snapshot_id or req.source_volid or req.image_ref
                                  or req.backup_id):

@@ -25,12 +25,13 @@ from stackling.common.timeutils import utcnow
 from stackling.db.engine import create_engine, session_factory
 from stackling.db.migrate import upgrade
 from stackling.db.store import Store
-from stackling.volume.models import Backup, Snapshot, Volume, VolumeType
+from stackling.volume.models import Backup, GroupType, Snapshot, Volume, VolumeType
 
 LOG = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version_volume"
 DEFAULT_TYPE_DESCRIPTION = "Default Volume Type"
+DEFAULT_GROUP_TYPE = "default_group_type"
 
 # what an interrupted operation leaves behind
 _RECOVER_VOLUMES = {"creating": "error", "extending": "error_extending",
@@ -108,3 +109,9 @@ class VolumeService:
                 session.add(VolumeType(id=new_uuid(), name=name,
                                        description=DEFAULT_TYPE_DESCRIPTION, is_public=True,
                                        extra_specs={}, created_at=utcnow()))
+            found = (await session.execute(select(GroupType.id).where(
+                GroupType.name == DEFAULT_GROUP_TYPE, ~GroupType.deleted))).first()
+            if found is None:
+                session.add(GroupType(id=new_uuid(), name=DEFAULT_GROUP_TYPE,
+                                      description="Default group type", is_public=True,
+                                      group_specs={}, created_at=utcnow()))

@@ -27,7 +27,8 @@ from stackling.volume.service.common import (
 
 
 async def create(svc: VolumeService, ctx: RequestContext, volume_id: str, name: str | None,
-                 description: str | None, metadata: dict[str, str], force: bool) -> Snapshot:
+                 description: str | None, metadata: dict[str, str], force: bool,
+                 group_snapshot_id: str | None = None) -> Snapshot:
     project = ctx.project_id or ""
     await quotas.ensure_lock(svc.store, project)
     async with svc.store.write() as session:
@@ -48,7 +49,8 @@ async def create(svc: VolumeService, ctx: RequestContext, volume_id: str, name: 
         row = Snapshot(id=new_uuid(), volume_id=vol.id, project_id=project,
                        user_id=ctx.user_id or "", name=name, description=description,
                        status="creating", progress="0%", size=vol.size, host=vol.host,
-                       volume_type_id=vol.volume_type_id, meta=metadata, created_at=now,
+                       volume_type_id=vol.volume_type_id, group_snapshot_id=group_snapshot_id,
+                       meta=metadata, created_at=now,
                        updated_at=now)
         session.add(row)
     if row.host is None:

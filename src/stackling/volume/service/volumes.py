@@ -19,7 +19,7 @@ from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, NotFound
 from stackling.common.ids import new_uuid
 from stackling.common.timeutils import utcnow
-from stackling.volume.models import Attachment, Backup, Snapshot, Volume, VolumeType
+from stackling.volume.models import Attachment, Backup, Group, Snapshot, Volume, VolumeType
 from stackling.volume.rpcapi import CreateVolume, DeleteSnapshot, DeleteVolume
 from stackling.volume.scheduler import Request, select_pool
 from stackling.volume.service import messages, quotas
@@ -54,6 +54,7 @@ class NewVolume:
     image_ref: str | None = None
     backup_id: str | None = None
     multiattach: bool = False
+    group_id: str | None = None
     scheduler_hints: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,6 +120,15 @@ async def create(svc: VolumeService, ctx: RequestContext, req: NewVolume) -> Vol
     if req.size is None or req.size < 1:
         raise BadRequest(f"Invalid input received: Volume size '{req.size}' must be an "
                          "integer and greater than 0")
+    if req.group_id:
+        async with svc.store.read() as session:
+            group = await session.get(Group, req.group_id)
+        if group is None or group.deleted or (not ctx.is_admin
+                                              and group.project_id != project):
+            raise NotFound(f"Group {req.group_id} could not be found.")
+        if vtype.id not in group.volume_type_ids:
+            raise BadRequest(f"Invalid input received: Volume type {vtype.name} is not "
+                             f"supported by group {req.group_id}.")
     zone = req.availability_zone or svc.conf.default_availability_zone
     if zone != svc.conf.default_availability_zone:
         raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
@@ -131,7 +141,8 @@ async def create(svc: VolumeService, ctx: RequestContext, req: NewVolume) -> Vol
                  status="creating", attach_status="detached", availability_zone=zone,
                  volume_type_id=vtype.id, bootable=bool(image_meta), multiattach=req.multiattach,
                  snapshot_id=req.snapshot_id, source_volid=req.source_volid,
-                 image_id=req.image_ref, backup_id=req.backup_id, meta=dict(req.metadata),
+                 image_id=req.image_ref, backup_id=req.backup_id, group_id=req.group_id,
+                 meta=dict(req.metadata),
                  admin_meta={}, image_meta=image_meta, created_at=now, updated_at=now)
     await quotas.ensure_lock(svc.store, project)
     async with svc.store.write() as session:
@@ -292,7 +303,7 @@ async def delete_metadata(svc: VolumeService, ctx: RequestContext, volume_id: st
 
 
 async def delete(svc: VolumeService, ctx: RequestContext, volume_id: str, *,
-                 cascade: bool = False, force: bool = False) -> None:
+                 cascade: bool = False, force: bool = False, in_group: bool = False) -> None:
     """``force`` (admin) deletes in any status but attached; ``cascade`` deletes the
     volume's snapshots first (they must not be busy)."""
     async with svc.store.write() as session:
@@ -309,6 +320,9 @@ async def delete(svc: VolumeService, ctx: RequestContext, volume_id: str, *,
                                                "error_deleting", "downloading", "uploading",
                                                "maintenance", "backing-up",
                                                "restoring-backup", "attaching", "reserved")
+        if row.group_id and not in_group:
+            raise InvalidState(f"Invalid volume: Volume {volume_id} belongs to group "
+                               f"{row.group_id}; remove it from the group first.")
         snaps = list((await session.execute(select(Snapshot).where(
             Snapshot.volume_id == volume_id, ~Snapshot.deleted))).scalars().all())
         if snaps and not cascade:

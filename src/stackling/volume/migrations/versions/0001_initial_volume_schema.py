@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:53:18.123917
+Create Date: 2026-11-22 04:56:12.443993
 """
 from alembic import op
 import sqlalchemy as sa
@@ -46,6 +46,51 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('backups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_backups_volume_id'), ['volume_id'], unique=False)
+
+    op.create_table('group_snapshots',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('group_id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('group_type_id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_group_snapshots'))
+    )
+    with op.batch_alter_table('group_snapshots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_group_snapshots_group_id'), ['group_id'], unique=False)
+
+    op.create_table('group_types',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('is_public', sa.Boolean(), nullable=False),
+    sa.Column('group_specs', sa.JSON(), nullable=False),
+    sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_group_types'))
+    )
+    op.create_table('groups',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('group_type_id', sa.String(length=36), nullable=False),
+    sa.Column('volume_type_ids', sa.JSON(), nullable=False),
+    sa.Column('availability_zone', sa.String(length=255), nullable=False),
+    sa.Column('group_snapshot_id', sa.String(length=36), nullable=True),
+    sa.Column('source_group_id', sa.String(length=36), nullable=True),
+    sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_groups'))
+    )
+    with op.batch_alter_table('groups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_groups_project_id'), ['project_id'], unique=False)
 
     op.create_table('messages',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -96,6 +141,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('host', sa.String(length=255), nullable=True),
     sa.Column('volume_type_id', sa.String(length=36), nullable=True),
+    sa.Column('group_snapshot_id', sa.String(length=36), nullable=True),
     sa.Column('meta', sa.JSON(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
@@ -105,6 +151,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_snapshots'))
     )
     with op.batch_alter_table('snapshots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_snapshots_group_snapshot_id'), ['group_snapshot_id'], unique=False)
         batch_op.create_index('ix_snapshots_project_deleted', ['project_id', 'deleted'], unique=False)
         batch_op.create_index(batch_op.f('ix_snapshots_volume_id'), ['volume_id'], unique=False)
 
@@ -207,6 +254,7 @@ def upgrade() -> None:
     sa.Column('source_volid', sa.String(length=36), nullable=True),
     sa.Column('image_id', sa.String(length=36), nullable=True),
     sa.Column('backup_id', sa.String(length=36), nullable=True),
+    sa.Column('group_id', sa.String(length=36), nullable=True),
     sa.Column('provider_location', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('meta', sa.JSON(), nullable=False),
@@ -221,6 +269,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('volumes', schema=None) as batch_op:
         batch_op.create_index('ix_volumes_created_at_id', ['created_at', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_volumes_group_id'), ['group_id'], unique=False)
         batch_op.create_index('ix_volumes_host', ['host'], unique=False)
         batch_op.create_index('ix_volumes_project_deleted', ['project_id', 'deleted'], unique=False)
 
@@ -232,6 +281,7 @@ def downgrade() -> None:
     with op.batch_alter_table('volumes', schema=None) as batch_op:
         batch_op.drop_index('ix_volumes_project_deleted')
         batch_op.drop_index('ix_volumes_host')
+        batch_op.drop_index(batch_op.f('ix_volumes_group_id'))
         batch_op.drop_index('ix_volumes_created_at_id')
 
     op.drop_table('volumes')
@@ -256,6 +306,7 @@ def downgrade() -> None:
     with op.batch_alter_table('snapshots', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_snapshots_volume_id'))
         batch_op.drop_index('ix_snapshots_project_deleted')
+        batch_op.drop_index(batch_op.f('ix_snapshots_group_snapshot_id'))
 
     op.drop_table('snapshots')
     op.drop_table('quotas')
@@ -265,6 +316,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_messages_project_id'))
 
     op.drop_table('messages')
+    with op.batch_alter_table('groups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_groups_project_id'))
+
+    op.drop_table('groups')
+    op.drop_table('group_types')
+    with op.batch_alter_table('group_snapshots', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_group_snapshots_group_id'))
+
+    op.drop_table('group_snapshots')
     with op.batch_alter_table('backups', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_backups_volume_id'))
 
