@@ -108,6 +108,21 @@ class Subnet(StandardAttrs, Base):
     host_routes: Mapped[list[list[str]]] = _json_list()  # [[destination, nexthop], ...]
     ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    subnetpool_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+
+class SubnetPool(StandardAttrs, Base):
+    __tablename__ = "subnetpools"
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = _project()
+    ip_version: Mapped[int] = mapped_column(Integer, nullable=False, default=4)
+    prefixes: Mapped[list[str]] = _json_list()
+    default_prefixlen: Mapped[int] = mapped_column(Integer, nullable=False)
+    min_prefixlen: Mapped[int] = mapped_column(Integer, nullable=False)
+    max_prefixlen: Mapped[int] = mapped_column(Integer, nullable=False)
+    shared: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    default_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Port(StandardAttrs, Base):

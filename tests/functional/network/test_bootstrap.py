@@ -13,7 +13,7 @@ async def test_version_discovery_and_extensions(net_cloud: NetCloud) -> None:
     aliases = {e["alias"] for e in (await net_cloud.ok("GET", "/v2.0/extensions"))[
         "extensions"]}
     assert {"router", "security-group", "external-net", "quotas"} <= aliases
-    assert "dvr" not in aliases and "subnet_allocation" not in aliases
+    assert "dvr" not in aliases and "l3-ha" not in aliases and "subnet_allocation" in aliases
     r = await net_cloud.request("GET", "/v2.0/extensions/dvr")
     assert r.status_code == 404
 

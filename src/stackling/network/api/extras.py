@@ -61,6 +61,8 @@ EXTENSIONS = {
                                 "attributes."),
     "standard-attr-tag": ("Tag support for resources with standard attribute",
                           "Enables to set tag on resources with standard attribute."),
+    "subnet_allocation": ("Subnet Allocation", "Enables allocation of subnets from a subnet "
+                                               "pool"),
     "stateful-security-group": ("Stateful security group", "Indicates if the security group "
                                                            "is stateful or not"),
 }

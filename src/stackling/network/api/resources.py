@@ -27,6 +27,7 @@ from stackling.network.service import (
     ports,
     routers,
     secgroups,
+    subnetpools,
     subnets,
 )
 from stackling.network.service.core import NetworkService
@@ -74,6 +75,9 @@ COLLECTIONS = [
     Collection("security_group_rule", "security_group_rules", "security-group-rules",
                secgroups.list_rules, secgroups.show_rule, secgroups.create_rules,
                secgroups.delete_rule),
+    Collection("subnetpool", "subnetpools", "subnetpools", subnetpools.list_pools,
+               subnetpools.show, _one_by_one(subnetpools.create), subnetpools.delete_pool,
+               subnetpools.update, bulk=False),
     Collection("router", "routers", "routers", routers.list_routers, routers.show,
                _one_by_one(routers.create), routers.delete_router, routers.update,
                bulk=False),

@@ -22,7 +22,7 @@ from stackling.network.errors import (
     not_found,
 )
 from stackling.network.models import IPAllocation, Network, Port, Subnet, Tag
-from stackling.network.service import allocation, views
+from stackling.network.service import allocation, subnetpools, views
 from stackling.network.service.common import (
     boolean,
     check_quota,
@@ -137,17 +137,23 @@ async def create(svc: NetworkService, ctx: RequestContext, body: dict[str, Any],
         raise NeutronForbidden("(rule:create_subnet and rule:create_subnet:network_owner) "
                                "is disallowed by policy")
     project = owner_of(ctx, body)
-    if body.get("subnetpool_id") is not None or body.get("use_default_subnetpool"):
-        raise NeutronBadRequest("Subnet pools are not supported.", "HTTPBadRequest")
+    if body.get("use_default_subnetpool"):
+        raise NeutronBadRequest("There are no default subnet pools.", "HTTPBadRequest")
     if body.get("segment_id") is not None:
         raise NeutronBadRequest("Segments are not supported.", "HTTPBadRequest")
     version = body.get("ip_version", 4)
     if version not in (4, 6) or isinstance(version, bool):
         raise bad_attr("ip_version", f"'{version}' is not in [4, 6]")
-    if "cidr" not in body:
+    pool_id = body.get("subnetpool_id")
+    if "cidr" not in body and pool_id is None:
         raise NeutronBadRequest("Bad subnets request: a subnetpool must be specified in the "
                                 "absence of a cidr.", "BadRequest")
-    net = ipam.parse_cidr(body["cidr"], version)
+    if pool_id is not None:
+        requested = str(ipam.parse_cidr(body["cidr"], version)) if "cidr" in body else None
+        net = ipam.parse_cidr(await subnetpools.allocate_cidr(
+            session, ctx, str(pool_id), requested, body.get("prefixlen"), version), version)
+    else:
+        net = ipam.parse_cidr(body["cidr"], version)
     cidr = str(net)
     await check_quota(session, svc, project, "subnet")
     for other in await allocation.subnets_of(session, network.id):
@@ -181,6 +187,7 @@ async def create(svc: NetworkService, ctx: RequestContext, body: dict[str, Any],
                  dns_nameservers=_nameservers(body.get("dns_nameservers") or []),
                  host_routes=_routes(body.get("host_routes") or [], version),
                  ipv6_ra_mode=ra, ipv6_address_mode=mode,
+                 subnetpool_id=str(pool_id) if pool_id is not None else None,
                  name=string(body.get("name", ""), "name"),
                  description=string(body.get("description", ""), "description"))
     session.add(row)

@@ -9,14 +9,24 @@ from sqlalchemy import delete, select
 
 from stackling.common.context import RequestContext
 from stackling.network.errors import NeutronBadRequest, NeutronNotFound, not_found
-from stackling.network.models import FloatingIP, Network, Port, Router, SecurityGroup, Subnet, Tag
+from stackling.network.models import (
+    FloatingIP,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    Subnet,
+    SubnetPool,
+    Tag,
+)
 from stackling.network.service.common import owns
 from stackling.network.service.core import NetworkService
 
 #: URL collection -> (model, kind for errors)
 TAGGABLE: dict[str, tuple[Any, str]] = {
     "networks": (Network, "network"), "subnets": (Subnet, "subnet"), "ports": (Port, "port"),
-    "routers": (Router, "router"), "floatingips": (FloatingIP, "floatingip"),
+    "routers": (Router, "router"), "subnetpools": (SubnetPool, "subnetpool"),
+    "floatingips": (FloatingIP, "floatingip"),
     "security-groups": (SecurityGroup, "security_group"),
     "security_groups": (SecurityGroup, "security_group"),
 }

@@ -71,7 +71,7 @@ def subnet(row: Subnet, tags: Sequence[str]) -> dict[str, Any]:
         "host_routes": [{"destination": d, "nexthop": n} for d, n in row.host_routes],
         "dns_nameservers": list(row.dns_nameservers),
         "ipv6_ra_mode": row.ipv6_ra_mode, "ipv6_address_mode": row.ipv6_address_mode,
-        "subnetpool_id": None, "service_types": [],
+        "subnetpool_id": row.subnetpool_id, "service_types": [],
         **_std(row, tags),
     }
 
