@@ -149,3 +149,18 @@ async def test_driver_states_without_a_process(tmp_path: Path) -> None:
     assert await driver.get_power_state(inst) == states.POWER_SUSPENDED
     await driver.destroy(inst)
     assert await driver.list_instances() == []
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="qemu-system-x86")
+@needs_qemu_img
+async def test_qemu_refusing_to_start_is_a_readable_spawn_error(tmp_path: Path) -> None:
+    source = Source(b"\0" * 65536, {})
+    driver = QemuDriver("n1", QemuConfig(accel="tcg", machine="no-such-machine",
+                                         force_config_drive=False), tmp_path, source)
+    await driver.init_host("n1")
+    with pytest.raises(SpawnError) as caught:
+        await driver.spawn(instance(), ImageMeta(id="img", disk_format="raw"), NetworkInfo())
+    assert "QEMU failed to start" in str(caught.value)
+    assert "unsupported machine type" in str(caught.value)  # QEMU's own words
+    assert await driver.list_instances() == []
+    assert not (tmp_path / "instances" / UUID).exists()

@@ -173,7 +173,7 @@ class QemuDriver(ComputeDriver):
         try:
             await process.launch(argv, files)
         except process.LaunchFailed as exc:
-            raise VirtError(f"QEMU failed to start: {exc}") from exc
+            raise VirtError(f"QEMU failed to start: {self._scrub(str(exc))}") from exc
         if incoming is None:
             await self._wait_for_guest(files, offset)
 
@@ -184,7 +184,7 @@ class QemuDriver(ComputeDriver):
             if size > offset:
                 return
             if process.find(files) is None:
-                tail = files.stderr_tail() or "no message"
+                tail = self._scrub(files.stderr_tail()) or "no message"
                 raise VirtError(f"QEMU exited while booting the guest: {tail}")
             if time.monotonic() >= deadline:
                 await process.kill(files)
@@ -192,6 +192,10 @@ class QemuDriver(ComputeDriver):
                                 f"{self.config.boot_timeout:.0f} s (accelerator "
                                 f"{self.accel}): the boot never reached the guest.")
             await asyncio.sleep(0.05)
+
+    def _scrub(self, text: str) -> str:
+        """QEMU's words without the host's paths (faults are shown to users)."""
+        return text.replace(str(self.data_dir), "<data dir>")
 
     async def _remove(self, files: InstanceFiles) -> None:
         spec = None
