@@ -9,9 +9,11 @@ One run measures, each against a fresh ``stackling sim`` (the committed HEAD by 
 
 a. API -> ACTIVE latency: ``--boots`` servers (m1.tiny, a raw image, ``networks: none``)
    booted one after another with ``--latency-hosts`` hosts; per boot, the time from sending
-   ``POST /servers`` until ``GET /servers/{id}`` first shows ACTIVE (polled every
-   ``--poll-ms``; the poll is the client's view, so it includes the POST's answer and up to
-   one poll interval). Each server is deleted (and waited for) before the next boot.
+   ``POST /servers`` to the ACTIVE transition, i.e. the server's ``OS-SRV-USG:launched_at``
+   (written in the transaction that sets ACTIVE; server and client share this machine's
+   clock), and, as the client sees it, until ``GET /servers/{id}`` first shows ACTIVE
+   (polled every ``--poll-ms``: that adds up to one interval and the GETs' own load).
+   Each server is deleted (and waited for) before the next boot.
 b. boot+delete throughput: ``--concurrency`` workers, each looping POST, wait ACTIVE,
    DELETE, wait gone, with ``--throughput-hosts`` hosts, until ``--cycles`` cycles are done.
    The workers share one poller (``GET /servers/detail?changes-since=...`` every
@@ -81,6 +83,7 @@ class Sim:
         if found is None:
             raise Failure("no `stackling` command")
         cmd, cmd_env, self.commit = found
+        self.commit = getattr(args, "commit_label", None) or self.commit
         self.hosts = hosts
         self.data = Path(tempfile.mkdtemp(prefix="cperf-bench-", dir=args.work_dir))
         self.port = args.port
@@ -175,22 +178,28 @@ class Client:
             raise Failure(f"delete: {r.status_code} {r.text[:300]}")
 
     async def status(self, server_id: str) -> tuple[str, Any]:
+        status, server = await self.show(server_id)
+        return status, (server or {}).get("fault")
+
+    async def show(self, server_id: str) -> tuple[str, dict[str, Any] | None]:
         r = await self.http.get(f"{COMPUTE}/servers/{server_id}", headers=self.headers)
         if r.status_code == 404:
             return "GONE", None
         server = r.json()["server"]
-        return str(server["status"]), server.get("fault")
+        return str(server["status"]), server
 
     async def wait(self, server_id: str, want: str, poll: float, limit: float = 60.0
-                   ) -> int:
-        """Poll until ``want`` (``ACTIVE`` or ``GONE``). Returns how many GETs it took."""
+                   ) -> tuple[int, dict[str, Any] | None]:
+        """Poll until ``want`` (``ACTIVE`` or ``GONE``). Returns how many GETs it took and
+        the server as the last one showed it."""
         deadline = time.monotonic() + limit
         polls = 0
         while True:
-            status, fault = await self.status(server_id)
+            status, server = await self.show(server_id)
+            fault = (server or {}).get("fault")
             polls += 1
             if status == want:
-                return polls
+                return polls, server
             if status == "ERROR":
                 raise Failure(f"{server_id} went to ERROR: {fault}")
             if time.monotonic() > deadline:
@@ -284,24 +293,34 @@ async def measure_latency(client: Client, sim: Sim, boots: int, poll: float
         await client.wait(sid, "ACTIVE", poll)
         await client.delete(sid)
         await client.wait(sid, "GONE", poll)
-    latencies: list[float] = []
+    latencies: list[float] = []  # until a GET shows ACTIVE
+    launched: list[float] = []  # until the ACTIVE transition (the server's launched_at)
+    posts: list[float] = []  # the POST's own answer
     polls = 0
     window = CpuWindow()
     client_cpu0 = time.process_time()
     cpu0 = sim.tree.cpu_seconds()
     for n in range(boots):
+        wall0 = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         t0 = time.perf_counter()
         sid = await client.boot(f"lat-{n}")
-        posted = time.perf_counter()
-        polls += await client.wait(sid, "ACTIVE", poll)
+        posts.append((time.perf_counter() - t0) * 1000)
+        count, server = await client.wait(sid, "ACTIVE", poll)
+        polls += count
         latencies.append((time.perf_counter() - t0) * 1000)
-        if n == 0:
-            print(f"  first boot: POST {1000 * (posted - t0):.1f} ms", flush=True)
+        stamp = (server or {}).get("OS-SRV-USG:launched_at")
+        if stamp:  # the same clock: server and client run on this machine
+            launched.append((dt.datetime.fromisoformat(stamp) - wall0).total_seconds() * 1000)
         await client.delete(sid)
         await client.wait(sid, "GONE", poll)
     cpu = sim.tree.cpu_seconds() - cpu0
     load = window.stop()
     out = {"boots": boots, "hosts": sim.hosts, "poll_ms": poll * 1000,
+           "launched_p50_ms": round(percentile(launched, 0.5), 1),
+           "launched_p90_ms": round(percentile(launched, 0.9), 1),
+           "launched_p99_ms": round(percentile(launched, 0.99), 1),
+           "post_p50_ms": round(percentile(posts, 0.5), 1),
+           "post_p99_ms": round(percentile(posts, 0.99), 1),
            "p50_ms": round(percentile(latencies, 0.5), 1),
            "p90_ms": round(percentile(latencies, 0.9), 1),
            "p99_ms": round(percentile(latencies, 0.99), 1),
@@ -310,8 +329,9 @@ async def measure_latency(client: Client, sim: Sim, boots: int, poll: float
            "polls_per_boot": round(polls / boots, 1),
            "server_cpu_ms_per_boot_and_delete": round(1000 * cpu / boots, 1),
            "other_cores": _others(load, cpu, client_cpu0)}
-    print(f"(a) API->ACTIVE over {boots} boots, {sim.hosts} hosts: p50 {out['p50_ms']} ms, "
-          f"p99 {out['p99_ms']} ms", flush=True)
+    print(f"(a) API->ACTIVE over {boots} boots, {sim.hosts} hosts: launched_at p50 "
+          f"{out['launched_p50_ms']} ms, p99 {out['launched_p99_ms']} ms; seen by polling p50 "
+          f"{out['p50_ms']} ms, p99 {out['p99_ms']} ms", flush=True)
     return out
 
 
@@ -431,7 +451,8 @@ async def run_case(args: argparse.Namespace, hosts: int, what: str) -> dict[str,
         if what == "latency":
             out = await measure_latency(client, sim, args.boots, poll)
         elif what == "throughput":
-            out = await measure_throughput(client, sim, args.cycles, args.concurrency, poll)
+            out = await measure_throughput(client, sim, args.cycles, args.concurrency,
+                                           args.tp_poll_ms / 1000)
         else:
             out = await measure_scheduling(client, sim, args.sched_boots, poll)
         out["start_s"] = sim.start_s
@@ -458,8 +479,10 @@ def markdown(res: dict[str, Any]) -> str:
         "| case | figure | floor | met | anchor |",
         "|---|---|---|---|---|",
         f"| a. API -> ACTIVE, fake driver, {a['hosts']} hosts, {a['boots']} sequential "
-        f"boots | p50 {a['p50_ms']} ms, p90 {a['p90_ms']} ms, p99 {a['p99_ms']} ms | "
-        f"p50 <= {FLOOR_P50_MS:.0f} ms | {ok(a['p50_ms'] <= FLOOR_P50_MS)} | |",
+        f"boots | p50 {a['launched_p50_ms']} ms, p90 {a['launched_p90_ms']} ms, p99 "
+        f"{a['launched_p99_ms']} ms (POST sent -> `launched_at`); first GET showing ACTIVE: "
+        f"p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms | p50 <= {FLOOR_P50_MS:.0f} ms | "
+        f"{ok(a['launched_p50_ms'] <= FLOOR_P50_MS)} | |",
         f"| b. boot+delete, {b['hosts']} hosts, concurrency {b['concurrency']} | "
         f"{b['per_second']} per second ({b['cycles']} cycles in {b['seconds']} s; cycle p50 "
         f"{b['cycle_p50_ms']} ms, p99 {b['cycle_p99_ms']} ms) | >= {FLOOR_RATE:.0f}/s | "
@@ -501,8 +524,12 @@ def update_readme(block: str) -> None:
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
     started = dt.datetime.now()
+    found = stackling_command(args.stackling_rev)  # pin a revision for all the cases
+    if found is not None and Path(found[1].get("PYTHONPATH", "")).name == "src":
+        args.stackling_rev = str(Path(found[1]["PYTHONPATH"]).parent)
+        args.commit_label = found[2]
     res: dict[str, Any] = {"date": started.isoformat(timespec="seconds"),
-                           "host": host_info(), "args": vars(args).copy(),
+                           "host": host_info(), "args": dict(vars(args)),
                            "command": "bench/run compute " + " ".join(sys.argv[1:])}
     hosts = {"latency": args.latency_hosts, "throughput": args.throughput_hosts,
              "scheduling": args.sched_hosts}
@@ -523,7 +550,10 @@ def main() -> int:
     ap.add_argument("--throughput-hosts", type=int, default=1000)
     ap.add_argument("--sched-boots", type=int, default=100, help="(c) sequential boots")
     ap.add_argument("--sched-hosts", type=int, default=10000)
-    ap.add_argument("--poll-ms", type=float, default=5.0)
+    ap.add_argument("--poll-ms", type=float, default=10.0,
+                    help="(a), (c): GET /servers/{id} interval")
+    ap.add_argument("--tp-poll-ms", type=float, default=25.0,
+                    help="(b): the shared changes-since poll interval")
     ap.add_argument("--port", type=int, default=18150)
     ap.add_argument("--start-timeout", type=float, default=600.0)
     ap.add_argument("--work-dir", default="/tmp", help="where the data dirs go (cperf-bench-*)")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import false, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.bus import Message, Subscription, Transport
 from stackling.common.errors import BadRequest, NotFound
@@ -28,6 +30,7 @@ from stackling.compute.rpcapi import (
     HostResources,
     InstanceFault,
     InstanceGet,
+    InstanceInfo,
     InstanceList,
     InstanceReply,
     InstancesOnHost,
@@ -50,6 +53,10 @@ from stackling.compute.service.instances import (
 )
 
 log = logging.getLogger("stackling.compute.conductor")
+
+
+class _SwapLost(Exception):
+    pass
 
 #: what an agent may change through InstanceUpdate
 UPDATABLE = {"vm_state", "task_state", "power_state", "progress", "launched_at", "host",
@@ -109,18 +116,49 @@ class Conductor:
     async def instance_get(self, m: InstanceGet) -> InstanceReply:
         return await self._info(m.instance_uuid)
 
-    async def instance_update(self, m: InstanceUpdate) -> InstanceReply:
+    async def _instance_update(self, m: InstanceUpdate) -> InstanceReply:
         unknown = set(m.values) - UPDATABLE
         if unknown:
             raise BadRequest(f"instance fields not updatable by agents: {sorted(unknown)}")
         values = dict(m.values)
         if values.get("launched_at") == "now":
             values["launched_at"] = utcnow()
+        # one transaction: the swap, the events that go with it, the answer
         async with self.svc.store.write() as session:
+            for e in m.events:
+                if e.phase == "start":
+                    await self._event_in(session, e)
             won = await compare_and_swap(session, m.instance_uuid, values,
                                          task_states=m.expected_task_states)
-        reply = await self._info(m.instance_uuid)
-        return InstanceReply(instance=reply.instance, updated=won)
+            if not won:
+                raise _SwapLost  # roll back the start events
+            for e in m.events:
+                if e.phase != "start":
+                    await self._event_in(session, e)
+            info = await self._info_in(session, m.instance_uuid)
+        return InstanceReply(instance=info, updated=True)
+
+    async def instance_update(self, m: InstanceUpdate) -> InstanceReply:
+        try:
+            return await self._instance_update(m)
+        except _SwapLost:
+            reply = await self._info(m.instance_uuid)
+            return InstanceReply(instance=reply.instance, updated=False)
+
+    @staticmethod
+    async def _event_in(session: AsyncSession, e: ActionEvent) -> None:
+        await instance_actions.event_in(session, e.instance_uuid, e.request_id, e.event,
+                                        e.phase, result=e.result, details=e.details,
+                                        host=e.host or None)
+
+    @staticmethod
+    async def _info_in(session: AsyncSession, uuid: str) -> InstanceInfo | None:
+        try:
+            row = await get_row(session, uuid)
+        except NotFound:
+            return None
+        meta = await metadata_of(session, [uuid])
+        return to_info(row, meta.get(uuid))
 
     async def action_event(self, m: ActionEvent) -> None:
         await instance_actions.event(self.svc.store, m.instance_uuid, m.request_id, m.event,
@@ -164,7 +202,13 @@ class Conductor:
                       host=m.host or None)
 
     async def instance_terminated(self, m: InstanceTerminated) -> None:
-        await servers.finish_delete(self.svc, m.instance_uuid)
+        await servers.finish_delete(self.svc, m.instance_uuid,
+                                    events=[self._event_in_for(e) for e in m.events])
+
+    def _event_in_for(self, e: ActionEvent) -> Callable[[AsyncSession], Awaitable[None]]:
+        async def record(session: AsyncSession) -> None:
+            await self._event_in(session, e)
+        return record
 
     async def migration_done(self, m: MigrationDone) -> None:
         await resize.finished(self.svc, m.instance_uuid, m.migration_uuid, m.status,

@@ -102,6 +102,8 @@ class Instance(Base):
     __table_args__ = (
         Index("ix_instances_project_deleted_created", "project_id", "deleted", "created_at"),
         Index("ix_instances_host_deleted", "host", "deleted"),
+        # changes-since polling (Nova: instances_updated_at_project_id_idx)
+        Index("ix_instances_updated_project", "updated_at", "project_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)

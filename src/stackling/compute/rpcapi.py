@@ -352,11 +352,14 @@ class InstanceUpdate(Message):
     only while ``task_state`` is one of ``expected_task_states`` (when given)."""
 
     NAME: ClassVar[str] = "compute.conductor.instance_update"
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
     instance_uuid: str
     values: dict[str, Any]
     expected_task_states: list[str | None] | None = None
     host: str = ""
+    # 1.1: action events recorded in the same transaction, only when the swap wins
+    # (start events before the update, finish events after it)
+    events: list[ActionEvent] = []
 
 
 @register
@@ -409,9 +412,10 @@ class InstanceTerminated(Message):
     instance."""
 
     NAME: ClassVar[str] = "compute.conductor.instance_terminated"
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
     instance_uuid: str
     host: str = ""
+    events: list[ActionEvent] = []  # 1.1: recorded in the delete's transaction
 
 
 @register
@@ -516,12 +520,20 @@ class ConductorAPI:
         return reply.instance
 
     async def instance_update(self, instance_uuid: str, values: dict[str, Any],
-                              expected_task_states: list[str | None] | None = None
-                              ) -> InstanceReply:
+                              expected_task_states: list[str | None] | None = None,
+                              events: list[ActionEvent] | None = None) -> InstanceReply:
         return await self.bus.call(CONDUCTOR_TOPIC, InstanceUpdate(
             instance_uuid=instance_uuid, values=values,
-            expected_task_states=expected_task_states, host=self.host),
-            self.timeout, returns=InstanceReply)
+            expected_task_states=expected_task_states, host=self.host,
+            events=events or []), self.timeout, returns=InstanceReply)
+
+    def event(self, instance_uuid: str, request_id: str, event: str, phase: str,
+              result: str | None = None, details: str | None = None) -> list[ActionEvent]:
+        """An event to send along with an update (none without a request id)."""
+        if not request_id:
+            return []
+        return [ActionEvent(instance_uuid=instance_uuid, request_id=request_id, event=event,
+                            phase=phase, result=result, details=details, host=self.host)]
 
     async def action_event(self, instance_uuid: str, request_id: str, event: str, phase: str,
                            result: str | None = None, details: str | None = None) -> None:
@@ -549,9 +561,10 @@ class ConductorAPI:
             instance_uuid=instance_uuid, migration_uuid=migration_uuid, status=status,
             power_state=power_state, reason=reason, host=self.host), self.timeout)
 
-    async def instance_terminated(self, instance_uuid: str) -> None:
+    async def instance_terminated(self, instance_uuid: str,
+                                  events: list[ActionEvent] | None = None) -> None:
         await self.bus.call(CONDUCTOR_TOPIC, InstanceTerminated(
-            instance_uuid=instance_uuid, host=self.host), self.timeout)
+            instance_uuid=instance_uuid, host=self.host, events=events or []), self.timeout)
 
     async def service_report(self, binary: str, topic: str) -> None:
         await self.bus.call(CONDUCTOR_TOPIC, ServiceReport(host=self.host, binary=binary,

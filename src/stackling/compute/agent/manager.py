@@ -29,6 +29,7 @@ from stackling.clients.image import ImageClient
 from stackling.common.errors import NotFound, StacklingError
 from stackling.compute import states
 from stackling.compute.rpcapi import (
+    ActionEvent,
     BuildAndRunInstance,
     ComputeAgentAPI,
     ConductorAPI,
@@ -226,11 +227,12 @@ class ComputeAgent:
     # -- flow steps 6-8: build ----------------------------------------------------------------
     async def build_and_run_instance(self, m: BuildAndRunInstance) -> None:
         spec, uuid, rid = m.spec, m.spec.instance_uuid, m.request_id
-        await self.conductor.action_event(uuid, rid, BUILD_EVENT, "start")
         # step 6: everything about the instance comes from the conductor. Without volumes
         # and ports to prepare (no volume or network service yet) the build goes straight to
         # spawning; the block_device_mapping and networking task states come with them.
-        instance = await self._advance(uuid, Task.SPAWNING, [Task.SCHEDULING])
+        # The build event starts in the same conductor call.
+        instance = await self._advance(uuid, Task.SPAWNING, [Task.SCHEDULING], self.conductor
+                                       .event(uuid, rid, BUILD_EVENT, "start"))
         if instance is None:
             log.info("build of %s abandoned: it was deleted or changed", uuid)
             await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
@@ -240,10 +242,6 @@ class ComputeAgent:
             # step 7: other services over REST, with the service token
             image = await self._image(spec.image_ref)
             network = NetworkInfo()  # no network service yet: boot without ports
-            if instance is None:
-                await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
-                                                  "The server was deleted during the build.")
-                return
             # step 8: the hypervisor starts the VM (no "vif plugged" to wait for: no ports)
             await self.driver.spawn(instance, image, network)
         except SpawnError as exc:
@@ -256,7 +254,8 @@ class ComputeAgent:
         power = await self.driver.get_power_state(instance)
         reply = await self.conductor.instance_update(
             uuid, {"vm_state": states.ACTIVE, "task_state": None, "power_state": power,
-                   "launched_at": "now", "progress": 0}, [Task.SPAWNING])
+                   "launched_at": "now", "progress": 0}, [Task.SPAWNING],
+            self.conductor.event(uuid, rid, BUILD_EVENT, "finish", "Success"))
         if not reply.updated:
             # deleted while spawning: undo; the pending delete finishes the rest
             log.info("%s was deleted while spawning: destroying the new VM", uuid)
@@ -264,12 +263,12 @@ class ComputeAgent:
             await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
                                               "The server was deleted during the build.")
             return
-        await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Success")
         log.info("built %s on %s", uuid, self.host)
 
-    async def _advance(self, uuid: str, task: str,
-                       expected: list[str | None]) -> InstanceInfo | None:
-        reply = await self.conductor.instance_update(uuid, {"task_state": task}, expected)
+    async def _advance(self, uuid: str, task: str, expected: list[str | None],
+                       events: list[ActionEvent] | None = None) -> InstanceInfo | None:
+        reply = await self.conductor.instance_update(uuid, {"task_state": task}, expected,
+                                                     events)
         return reply.instance if reply.updated else None
 
     async def _image(self, image_ref: str) -> ImageMeta:
@@ -456,9 +455,8 @@ class ComputeAgent:
         await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",
                                           "start")
         await self.driver.destroy(instance)
-        await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",
-                                          "finish", "Success")
-        await self.conductor.instance_terminated(uuid)
+        await self.conductor.instance_terminated(uuid, self.conductor.event(
+            uuid, m.request_id, "compute_terminate_instance", "finish", "Success"))
 
     # -- stop, start, reboot, pause, unpause, suspend, resume -------------------------------
     async def power_action(self, m: StopInstance | StartInstance | PauseInstance |

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, false, func, select
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import ComputeConfig
@@ -40,18 +40,17 @@ def is_up(service: Service, down_time: float, now: datetime | None = None) -> bo
 
 
 async def report(store: Store, host: str, binary: str, topic: str) -> None:
-    """A heartbeat: create the service record on first contact, else stamp it."""
+    """A heartbeat: stamp the service record (one UPDATE: a thousand hosts heartbeat), or
+    create it on first contact."""
     now = utcnow()
     async with store.write() as session:
-        row = (await session.execute(select(Service).where(
-            Service.host == host, Service.binary == binary))).scalar_one_or_none()
-        if row is None:
+        stamped = await session.execute(
+            update(Service).where(Service.host == host, Service.binary == binary)
+            .values(report_count=Service.report_count + 1, last_seen_up=now, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if stamped.rowcount == 0:  # type: ignore[attr-defined]
             session.add(Service(uuid=new_uuid(), host=host, binary=binary, topic=topic,
                                 report_count=1, last_seen_up=now, updated_at=now))
-        else:
-            row.report_count += 1
-            row.last_seen_up = now
-            row.updated_at = now
 
 
 async def heartbeats(store: Store, host: str, binary: str, topic: str,
@@ -81,7 +80,28 @@ class NodeReport:
 
 async def update_node(store: Store, report: NodeReport, config: ComputeConfig) -> str:
     """Keep the compute node row and its resource provider's inventory in line with what
-    the hypervisor reports. Returns the node's uuid."""
+    the hypervisor reports. Returns the node's uuid. A report that changes nothing (the
+    periodic one, mostly) only reads."""
+    inventories = {
+        "VCPU": InventorySpec(report.vcpus, 0, 1, report.vcpus, 1, config.cpu_allocation_ratio),
+        "MEMORY_MB": InventorySpec(report.memory_mb, min(config.reserved_host_memory_mb,
+                                                         report.memory_mb - 1), 1,
+                                   report.memory_mb, 1, config.ram_allocation_ratio),
+        "DISK_GB": InventorySpec(report.local_gb, min(config.reserved_host_disk_gb,
+                                                      report.local_gb - 1), 1,
+                                 report.local_gb, 1, config.disk_allocation_ratio),
+    }
+    async with store.read() as session:
+        node = (await session.execute(select(ComputeNode).where(
+            ComputeNode.hypervisor_hostname == report.node))).scalar_one_or_none()
+        if node is not None and _node_matches(node, report):
+            found = await provider_usages(session, [report.node])
+            usage = found[0] if found else None
+            if usage is not None and usage.uuid == node.uuid and all(
+                    usage.inventories.get(rc) == _stored(spec)
+                    for rc, spec in inventories.items()) and len(usage.inventories) == len(
+                    inventories):
+                return node.uuid
     now = utcnow()
     async with store.write(conflict="This hypervisor is registered by another host.") as s:
         node = (await s.execute(select(ComputeNode).where(
@@ -99,16 +119,22 @@ async def update_node(store: Store, report: NodeReport, config: ComputeConfig) -
         node.cpu_info = dict(report.cpu_info)
         node.updated_at = now
         uuid = node.uuid
-    await ensure_provider(store, uuid, report.node, {
-        "VCPU": InventorySpec(report.vcpus, 0, 1, report.vcpus, 1, config.cpu_allocation_ratio),
-        "MEMORY_MB": InventorySpec(report.memory_mb, min(config.reserved_host_memory_mb,
-                                                         report.memory_mb - 1), 1,
-                                   report.memory_mb, 1, config.ram_allocation_ratio),
-        "DISK_GB": InventorySpec(report.local_gb, min(config.reserved_host_disk_gb,
-                                                      report.local_gb - 1), 1,
-                                 report.local_gb, 1, config.disk_allocation_ratio),
-    })
+    await ensure_provider(store, uuid, report.node, inventories)
     return uuid
+
+
+def _node_matches(node: ComputeNode, report: NodeReport) -> bool:
+    return (node.host, node.hypervisor_type, node.hypervisor_version, node.vcpus,
+            node.memory_mb, node.local_gb, node.host_ip, node.cpu_info) == (
+        report.host, report.hypervisor_type, report.hypervisor_version, report.vcpus,
+        report.memory_mb, report.local_gb, report.host_ip, dict(report.cpu_info))
+
+
+def _stored(spec: InventorySpec) -> InventorySpec:
+    """The inventory as the database keeps it (max_unit filled in)."""
+    return InventorySpec(spec.total, spec.reserved, spec.min_unit,
+                         spec.max_unit if spec.max_unit is not None else spec.total,
+                         spec.step_size, spec.allocation_ratio)
 
 
 async def compute_services(session: AsyncSession,

@@ -9,6 +9,7 @@ is down -- the API finishes the delete itself (Nova's "local delete").
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -294,18 +295,21 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> 
     await finish_delete(svc, uuid)
 
 
-async def finish_delete(svc: ComputeService, uuid: str) -> None:
-    """The end of every delete: free the claims (the instance's and those its unfinished
-    resizes hold), soft-delete the record."""
-    await placement.remove_allocations(svc.store, uuid)
-    async with svc.store.read() as session:
+async def finish_delete(svc: ComputeService, uuid: str, events: Sequence[
+        Callable[[AsyncSession], Awaitable[None]]] = ()) -> None:
+    """The end of every delete, in one transaction: free the claims (the instance's and
+    those its unfinished resizes hold), soft-delete the record, and record ``events``
+    (callables writing action events in that transaction)."""
+    now = utcnow()
+    async with svc.store.write() as session:
+        for record in events:
+            await record(session)
+        await placement.remove_allocations_in(session, uuid)
         pending = list((await session.execute(select(Migration.uuid).where(
             Migration.instance_uuid == uuid,
             Migration.status.not_in(["confirmed", "reverted", "error"])))).scalars())
-    for migration in pending:
-        await placement.remove_allocations(svc.store, migration)
-    now = utcnow()
-    async with svc.store.write() as session:
+        for migration in pending:
+            await placement.remove_allocations_in(session, migration)
         await compare_and_swap(session, uuid, {
             "vm_state": states.DELETED, "task_state": None, "power_state": states.NOSTATE,
             "deleted": True, "deleted_at": now, "terminated_at": now})

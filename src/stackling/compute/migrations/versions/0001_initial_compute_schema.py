@@ -162,6 +162,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_instances_host_deleted', ['host', 'deleted'], unique=False)
         batch_op.create_index('ix_instances_project_deleted_created', ['project_id', 'deleted', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_instances_reservation_id'), ['reservation_id'], unique=False)
+        batch_op.create_index('ix_instances_updated_project', ['updated_at', 'project_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_instances_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('key_pairs',
@@ -458,6 +459,7 @@ def downgrade() -> None:
     op.drop_table('key_pairs')
     with op.batch_alter_table('instances', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_instances_updated_at'))
+        batch_op.drop_index('ix_instances_updated_project')
         batch_op.drop_index(batch_op.f('ix_instances_reservation_id'))
         batch_op.drop_index('ix_instances_project_deleted_created')
         batch_op.drop_index('ix_instances_host_deleted')
