@@ -73,7 +73,7 @@ class VolumeCloud:
         return await self.client.request(method, f"/volume/v3{path}", headers=headers,
                                          **kwargs)
 
-    async def create(self, size: int = 1, *, user: str = "admin", wait: str | None =
+    async def create(self, size: int | None = 1, *, user: str = "admin", wait: str | None =
                      "available", **volume: Any) -> dict[str, Any]:
         r = await self.request("POST", "/volumes", user=user,
                                json={"volume": {"size": size, **volume}})

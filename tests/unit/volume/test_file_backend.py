@@ -21,12 +21,12 @@ async def chunks(data: bytes) -> AsyncIterator[bytes]:
 
 async def head(backend: FileBackend, volume_id: str) -> bytes:
     async for chunk in backend.read(volume_id):
-        return chunk[:16]
+        return bytes(chunk[:16])
     return b""
 
 
 def size(backend: FileBackend, volume_id: str) -> int:
-    return backend._virtual_size(backend.volume_path(volume_id))
+    return int(backend._virtual_size(backend.volume_path(volume_id)))
 
 
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])
