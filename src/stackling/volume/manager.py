@@ -44,7 +44,7 @@ from stackling.volume.rpcapi import (
     UploadToImage,
     volume_topic,
 )
-from stackling.volume.service import messages
+from stackling.volume.service import groups, messages
 from stackling.volume.service.cinder import VolumeService
 from stackling.volume.service.common import (
     BACKUP_BINARY,
@@ -187,12 +187,16 @@ class VolumeManager:
                                  error=_reason(exc))
             await messages.record(self.svc.store, row.project_id, msg.request_id, "VOLUME",
                                   row.id, messages.CREATE_FAILED)
+            if row.group_id:
+                await groups.refresh_group(self.svc, row.group_id)
             return
         async with self.svc.store.write() as session:
             ok = await cas_volume(session, row.id, ["creating"], status="available",
                                   launched_at=utcnow(), error=None)
         if not ok:  # deleted (forced) meanwhile: do not leak the new file
             await self.backend.delete_volume(row.id)
+        if row.group_id:
+            await groups.refresh_group(self.svc, row.group_id)
 
     async def _from_image(self, row: Volume) -> None:
         images = self.svc.images
@@ -288,12 +292,14 @@ class VolumeManager:
             async with self.svc.store.write() as session:
                 await cas_snapshot(session, snap.id, ["creating"], status="error",
                                    error=_reason(exc))
-            return
-        async with self.svc.store.write() as session:
-            ok = await cas_snapshot(session, snap.id, ["creating"], status="available",
-                                    progress="100%")
-        if not ok:
-            await self.backend.delete_snapshot(snap.id)
+        else:
+            async with self.svc.store.write() as session:
+                ok = await cas_snapshot(session, snap.id, ["creating"], status="available",
+                                        progress="100%")
+            if not ok:
+                await self.backend.delete_snapshot(snap.id)
+        if snap.group_snapshot_id:
+            await groups.refresh_group_snapshot(self.svc, snap.group_snapshot_id)
 
     async def delete_snapshot(self, msg: DeleteSnapshot) -> None:
         try:
@@ -307,6 +313,10 @@ class VolumeManager:
         async with self.svc.store.write() as session:
             await cas_snapshot(session, msg.snapshot_id, ["deleting"], status="deleted",
                                deleted=True, deleted_at=now)
+            snap = await session.get(Snapshot, msg.snapshot_id)
+            gsnap = snap.group_snapshot_id if snap is not None else None
+        if gsnap:
+            await groups.refresh_group_snapshot(self.svc, gsnap)
 
     # -- backups ----------------------------------------------------------------------------
     async def create_backup(self, msg: CreateBackup) -> None:

@@ -24,7 +24,7 @@ from stackling.volume.api.microversion import at_least
 from stackling.volume.api.views import ts
 from stackling.volume.models import Group, GroupSnapshot, GroupType
 from stackling.volume.service import groups as service
-from stackling.volume.service.common import metadata
+from stackling.volume.service.common import metadata, parse_sort
 from stackling.web.urls import base_url
 
 router = APIRouter()
@@ -78,8 +78,10 @@ def _gsnap(row: GroupSnapshot, detail: bool = True) -> dict[str, Any]:
 async def list_types(request: Request) -> Response:
     _need(request, "3.11")
     ctx = await caller(request)
-    rows = await service.list_group_types(volumes(request), ctx,
-                                          request.query_params.get("is_public"))
+    q = request.query_params
+    rows = await service.list_group_types(
+        volumes(request), ctx, q.get("is_public"),
+        parse_sort(q.get("sort"), q.get("sort_key"), q.get("sort_dir")))
     return reply({"group_types": [_type(r) for r in rows]})
 
 

@@ -2,9 +2,10 @@
 
 Groups are bookkeeping over ordinary volumes: the backends know nothing of them. A group
 snapshot is one snapshot per member volume; a group from a source is one volume per source
-snapshot (or a clone per source volume). Group and group snapshot states follow their
-members and are brought up to date when read (:func:`refresh_group`,
-:func:`refresh_group_snapshot`), so no extra worker is needed.
+snapshot (or a clone per source volume). A ``creating`` group or group snapshot, and a
+``deleting`` group snapshot, follow their members: the volume worker calls
+:func:`refresh_group` / :func:`refresh_group_snapshot` after each member it finishes (an
+admin's reset status sticks, as nothing else moves it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from stackling.volume.models import Group, GroupSnapshot, GroupType, Snapshot, V
 from stackling.volume.service import snapshots as snapshot_service
 from stackling.volume.service import volumes as volume_service
 from stackling.volume.service.cinder import DEFAULT_GROUP_TYPE, VolumeService
-from stackling.volume.service.common import InvalidState
+from stackling.volume.service.common import InvalidState, sort_rows
 from stackling.volume.service.types import find_type
 
 GROUP_STATUSES = ("available", "error", "creating", "deleting", "updating", "in-use",
@@ -44,15 +45,16 @@ async def group_type(svc: VolumeService, ref: str) -> GroupType:
 
 
 async def list_group_types(svc: VolumeService, ctx: RequestContext,
-                           is_public: str | None) -> list[GroupType]:
+                           is_public: str | None, sort: list[tuple[str, bool]]
+                           ) -> list[GroupType]:
     async with svc.store.read() as session:
         rows = list((await session.execute(select(GroupType).where(~GroupType.deleted)
                                            .order_by(GroupType.created_at))).scalars())
     if not ctx.is_admin:
-        return [r for r in rows if r.is_public]
-    if is_public is not None and is_public.lower() in ("true", "false"):
-        return [r for r in rows if r.is_public == (is_public.lower() == "true")]
-    return rows
+        rows = [r for r in rows if r.is_public]
+    elif is_public is not None and is_public.lower() in ("true", "false"):
+        rows = [r for r in rows if r.is_public == (is_public.lower() == "true")]
+    return sort_rows(rows, sort)
 
 
 async def create_group_type(svc: VolumeService, name: str, description: str | None,
@@ -143,23 +145,22 @@ async def group_row(svc: VolumeService, ctx: RequestContext, group_id: str) -> G
         row = await session.get(Group, group_id)
     if row is None or row.deleted or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise NotFound(f"Group {group_id} could not be found.")
-    return await refresh_group(svc, row)
+    return row
 
 
-async def refresh_group(svc: VolumeService, row: Group) -> Group:
-    if row.status != "creating":
-        return row
+async def refresh_group(svc: VolumeService, group_id: str) -> None:
+    """A ``creating`` group becomes ``error`` when a member failed, ``available`` when
+    none is still being created."""
     async with svc.store.write() as session:
+        current = await session.get(Group, group_id)
+        if current is None or current.status != "creating":
+            return
         vols = (await session.execute(select(Volume.status).where(
-            Volume.group_id == row.id, ~Volume.deleted))).scalars().all()
-        current = await session.get(Group, row.id)
-        if current is None:
-            return row
+            Volume.group_id == group_id, ~Volume.deleted))).scalars().all()
         if any(s == "error" for s in vols):
             current.status = "error"
         elif all(s != "creating" for s in vols):
             current.status = "available"
-        return current
 
 
 async def members(svc: VolumeService, group_id: str) -> list[Volume]:
@@ -174,8 +175,7 @@ async def list_groups(svc: VolumeService, ctx: RequestContext, all_tenants: bool
         stmt = select(Group).where(~Group.deleted).order_by(Group.created_at.desc())
         if not (ctx.is_admin and all_tenants):
             stmt = stmt.where(Group.project_id == ctx.project_id)
-        rows = list((await session.execute(stmt)).scalars().all())
-    return [await refresh_group(svc, r) for r in rows]
+        return list((await session.execute(stmt)).scalars().all())
 
 
 def _ids(value: Any) -> list[str]:
@@ -288,6 +288,7 @@ async def create_from_source(svc: VolumeService, ctx: RequestContext, name: str 
         await volume_service.create(svc, ctx, volume_service.NewVolume(
             size=size, snapshot_id=snap_id, source_volid=vol_id, volume_type=type_id,
             group_id=row.id))
+    await refresh_group(svc, row.id)  # no members, or they failed to schedule
     return row
 
 
@@ -298,21 +299,18 @@ async def group_snapshot_row(svc: VolumeService, ctx: RequestContext, gsnap_id: 
         row = await session.get(GroupSnapshot, gsnap_id)
     if row is None or row.deleted or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise NotFound(f"GroupSnapshot {gsnap_id} could not be found.")
-    row = await refresh_group_snapshot(svc, row)
-    if row.deleted:
-        raise NotFound(f"GroupSnapshot {gsnap_id} could not be found.")
     return row
 
 
-async def refresh_group_snapshot(svc: VolumeService, row: GroupSnapshot) -> GroupSnapshot:
-    if row.status not in ("creating", "deleting"):
-        return row
+async def refresh_group_snapshot(svc: VolumeService, gsnap_id: str) -> None:
+    """``creating``: ``error`` when a member failed, ``available`` when all are;
+    ``deleting``: gone when no member is left."""
     async with svc.store.write() as session:
+        current = await session.get(GroupSnapshot, gsnap_id)
+        if current is None or current.status not in ("creating", "deleting"):
+            return
         snaps = (await session.execute(select(Snapshot.status).where(
-            Snapshot.group_snapshot_id == row.id, ~Snapshot.deleted))).scalars().all()
-        current = await session.get(GroupSnapshot, row.id)
-        if current is None:
-            return row
+            Snapshot.group_snapshot_id == gsnap_id, ~Snapshot.deleted))).scalars().all()
         if current.status == "deleting":
             if not snaps:
                 current.deleted, current.status = True, "deleted"
@@ -322,7 +320,6 @@ async def refresh_group_snapshot(svc: VolumeService, row: GroupSnapshot) -> Grou
             current.status = "error"
         elif all(s == "available" for s in snaps):
             current.status = "available"
-        return current
 
 
 async def create_group_snapshot(svc: VolumeService, ctx: RequestContext, group_id: str,
@@ -344,7 +341,8 @@ async def create_group_snapshot(svc: VolumeService, ctx: RequestContext, group_i
     for vol in vols:
         await snapshot_service.create(svc, ctx, vol.id, f"group-snapshot-{row.id}", None, {},
                                       force=True, group_snapshot_id=row.id)
-    return await refresh_group_snapshot(svc, row)
+    await refresh_group_snapshot(svc, row.id)
+    return row
 
 
 async def list_group_snapshots(svc: VolumeService, ctx: RequestContext, all_tenants: bool
@@ -354,9 +352,7 @@ async def list_group_snapshots(svc: VolumeService, ctx: RequestContext, all_tena
             GroupSnapshot.created_at.desc())
         if not (ctx.is_admin and all_tenants):
             stmt = stmt.where(GroupSnapshot.project_id == ctx.project_id)
-        rows = list((await session.execute(stmt)).scalars().all())
-    fresh = [await refresh_group_snapshot(svc, r) for r in rows]
-    return [r for r in fresh if not r.deleted]
+        return list((await session.execute(stmt)).scalars().all())
 
 
 async def delete_group_snapshot(svc: VolumeService, ctx: RequestContext, gsnap_id: str
@@ -374,7 +370,7 @@ async def delete_group_snapshot(svc: VolumeService, ctx: RequestContext, gsnap_i
             current.status = "deleting"
     for snap_id in snaps:
         await snapshot_service.delete(svc, ctx, snap_id, force=True)
-    await refresh_group_snapshot(svc, row)
+    await refresh_group_snapshot(svc, gsnap_id)
 
 
 async def reset_group_snapshot_status(svc: VolumeService, ctx: RequestContext,
