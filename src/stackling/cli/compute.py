@@ -66,8 +66,12 @@ class ComputeComponent(Component):
                 driver = FakeDriver(name, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
                                     local_gb=conf.fake_local_gb,
                                     spawn_delay=conf.fake_spawn_delay)
+            # ``stackling sim`` stretches the heartbeat with the number of hosts; the
+            # other periodic reports follow it
+            periodic = max(60.0, conf.heartbeat_interval * 6)
             agent = ComputeAgent(name, runtime.bus, driver, images,
                                  heartbeat_interval=conf.heartbeat_interval,
+                                 resource_interval=periodic, power_sync_interval=periodic,
                                  call_timeout=config.bus.call_timeout)
             await agent.start()
             runtime.stack.push_async_callback(agent.stop)

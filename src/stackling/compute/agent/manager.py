@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -158,8 +159,12 @@ class ComputeAgent:
     async def _heartbeats(self) -> None:
         loop = asyncio.get_running_loop()
         next_resources = loop.time() + self.resource_interval
+        # many agents started together (``stackling sim``) must not beat in step: the
+        # first beat comes at a random point of the first interval
+        delay = random.uniform(0, self.heartbeat_interval)  # noqa: S311
         while True:
-            await asyncio.sleep(self.heartbeat_interval)
+            await asyncio.sleep(delay)
+            delay = self.heartbeat_interval
             try:
                 await self.conductor.service_report(BINARY, compute_topic(self.host))
                 if loop.time() >= next_resources:
@@ -553,8 +558,10 @@ class ComputeAgent:
 
     # -- power state sync (Nova's _sync_power_states) ---------------------------------------
     async def _power_syncs(self) -> None:
+        delay = random.uniform(0, self.power_sync_interval)  # noqa: S311
         while True:
-            await asyncio.sleep(self.power_sync_interval)
+            await asyncio.sleep(delay)
+            delay = self.power_sync_interval
             try:
                 await self.sync_power_states()
             except StacklingError as exc:

@@ -28,8 +28,8 @@ import time
 
 from sqlalchemy import select
 
-from stackling.common.timeutils import utcnow
-from stackling.compute.models import ComputeNode
+from stackling.common.timeutils import as_aware, utcnow
+from stackling.compute.models import ComputeNode, Service
 from stackling.compute.scheduler.filters import HostState
 from stackling.compute.service import hosts, placement
 from stackling.compute.service.compute import ComputeService
@@ -82,18 +82,26 @@ class HostCache:
             providers = await placement.provider_usages(session)
             nodes = {name: host for name, host in (await session.execute(select(
                 ComputeNode.hypervisor_hostname, ComputeNode.host))).all()}
-            services = await hosts.compute_services(session)
+            services = {row[0]: row[1:] for row in (await session.execute(select(
+                Service.host, Service.disabled, Service.forced_down, Service.last_seen_up)
+                .where(Service.binary == hosts.COMPUTE_BINARY))).all()}
             zones = await hosts.host_zones(session, conf.default_availability_zone)
         out = []
+        down_time = conf.service_down_time
         for p in providers:
             host = nodes.get(p.name)
             if host is None:
                 continue
             service = services.get(host)
+            if service is None:
+                up, disabled = False, True
+            else:
+                disabled, forced_down, seen = service
+                up = not forced_down and seen is not None and (
+                    now - as_aware(seen)).total_seconds() <= down_time
             out.append(HostState(
                 host=host, node=p.name, zone=zones.get(host, conf.default_availability_zone),
-                up=service is not None and hosts.is_up(service, conf.service_down_time, now),
-                disabled=service is None or service.disabled, provider=p))
+                up=up, disabled=bool(disabled), provider=p))
         return out
 
     def _swap(self, states: list[HostState]) -> None:
