@@ -164,3 +164,18 @@ async def test_qemu_refusing_to_start_is_a_readable_spawn_error(tmp_path: Path) 
     assert "unsupported machine type" in str(caught.value)  # QEMU's own words
     assert await driver.list_instances() == []
     assert not (tmp_path / "instances" / UUID).exists()
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="qemu-system-x86")
+async def test_auto_accelerator_proves_kvm_or_falls_back_without_hanging(
+        tmp_path: Path) -> None:
+    from stackling.compute.virt.qemu import accel
+
+    cache = tmp_path / "kvm-probe.json"
+    # returns (the probe is killed at its limit when nested KVM hangs)
+    chosen = await accel.choose("auto", "qemu-system-x86_64", 3.0, cache)
+    assert chosen in ("kvm", "tcg")
+    saved = json.loads(cache.read_text())
+    assert saved["accel"] == chosen and saved["why"]
+    assert await accel.choose("auto", "qemu-system-x86_64", 3.0, cache) == chosen  # cached
+    assert await accel.choose("tcg", "qemu-system-x86_64", 3.0, cache) == "tcg"
