@@ -16,7 +16,13 @@ import pytest
 from stackling.common.config import QemuConfig
 from stackling.compute import states
 from stackling.compute.rpcapi import FlavorInfo, InstanceInfo
-from stackling.compute.virt.driver import ImageMeta, InstanceNotFound, NetworkInfo, SpawnError
+from stackling.compute.virt.driver import (
+    ImageMeta,
+    InstanceNotFound,
+    NetworkInfo,
+    SpawnError,
+    VirtError,
+)
 from stackling.compute.virt.qemu import cmdline, configdrive, host, process
 from stackling.compute.virt.qemu.driver import QemuDriver
 from stackling.compute.virt.qemu.imagecache import ImageCache, ImageError
@@ -179,3 +185,36 @@ async def test_auto_accelerator_proves_kvm_or_falls_back_without_hanging(
     assert saved["accel"] == chosen and saved["why"]
     assert await accel.choose("auto", "qemu-system-x86_64", 3.0, cache) == chosen  # cached
     assert await accel.choose("tcg", "qemu-system-x86_64", 3.0, cache) == "tcg"
+
+
+async def test_resize_keeps_the_old_disks_until_confirm_or_revert(tmp_path: Path) -> None:
+    """A stopped guest (no QEMU needed): the kept directory, the new flavor, revert."""
+    driver = QemuDriver("n1", QemuConfig(accel="tcg"), tmp_path, None)
+    files = InstanceFiles(tmp_path / "instances", UUID)
+    files.dir.mkdir(parents=True)
+    files.disk.write_bytes(b"old disk")
+    files.write_spec(LaunchSpec(uuid=UUID, name="x", vcpus=1, memory_mb=128,
+                                disk=str(files.disk)))
+    files.set_intent("stopped")
+    old = instance(flavor=FlavorInfo(flavorid="1", name="small", vcpus=1, memory_mb=128))
+    new = instance(flavor=FlavorInfo(flavorid="2", name="big", vcpus=2, memory_mb=256))
+    with pytest.raises(VirtError, match="same host"):
+        await driver.migrate_disk_and_power_off(old, "other-host")
+    await driver.migrate_disk_and_power_off(old, "n1")
+    kept = InstanceFiles(tmp_path / "instances", UUID, "_resize")
+    assert kept.exists() and not files.dir.exists()
+    await driver.finish_migration(new, ImageMeta(id="img"), power_on=False)
+    spec = files.read_spec()
+    assert (spec.vcpus, spec.memory_mb, spec.disk) == (2, 256, str(files.disk))
+    assert files.disk.read_bytes() == b"old disk" and kept.exists()
+    assert await driver.get_power_state(new) == states.SHUTDOWN
+    assert await driver.list_instances() == [UUID]  # the kept copy is not an instance
+
+    await driver.destroy(new)  # revert: the agent destroys the resized guest first
+    await driver.finish_revert_migration(old, power_on=False)
+    assert files.read_spec().memory_mb == 128 and not kept.exists()
+
+    await driver.migrate_disk_and_power_off(old, "n1")
+    await driver.finish_migration(new, ImageMeta(id="img"), power_on=False)
+    await driver.confirm_migration(new)
+    assert not kept.dir.exists() and files.read_spec().memory_mb == 256
