@@ -81,3 +81,26 @@ def test_router_floating_ip_security_group(running_cloud: RunningCloud) -> None:
     cloud.openstack("router", "unset", "--external-gateway", "cli-router", cloud=demo)
     cloud.openstack("router", "delete", "cli-router", cloud=demo)
     cloud.openstack("network", "delete", "cli-l3", cloud=demo)
+
+
+def test_quota_subnet_pool_router_port_and_routes(running_cloud: RunningCloud) -> None:
+    cloud = running_cloud
+    cloud.openstack("quota", "set", "--networks", "42", "demo")
+    quotas = {q["Resource"]: q["Limit"] for q in cloud.openstack_json("quota", "show", "demo")}
+    assert quotas["networks"] == 42
+    cloud.openstack_json("subnet", "pool", "create", "--pool-prefix", "10.222.0.0/16",
+                         "--default-prefix-length", "24", "cli-pool")
+    cloud.openstack_json("network", "create", "cli-pool-net")
+    sub = cloud.openstack_json("subnet", "create", "--network", "cli-pool-net",
+                               "--subnet-pool", "cli-pool", "cli-pool-sub")
+    assert sub["cidr"] == "10.222.0.0/24"
+    cloud.openstack_json("router", "create", "cli-r2")
+    port = cloud.openstack_json("port", "create", "--network", "cli-pool-net", "cli-r2-port")
+    cloud.openstack("router", "add", "port", "cli-r2", "cli-r2-port")
+    hop = port["fixed_ips"][0]["ip_address"]
+    cloud.openstack("router", "set", "--route", f"destination=10.1.0.0/16,gateway={hop}",
+                    "cli-r2")
+    router = cloud.openstack_json("router", "show", "cli-r2")
+    assert router["routes"] == [{"destination": "10.1.0.0/16", "nexthop": hop}]
+    avail = cloud.openstack_json("ip", "availability", "show", "cli-pool-net")
+    assert avail["used_ips"] == 2  # the DHCP port and the router port

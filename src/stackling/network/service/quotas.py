@@ -41,6 +41,9 @@ async def update(svc: NetworkService, project_id: str, values: Any) -> dict[str,
         raise NeutronBadRequest("Invalid input for quota: expected an object.",
                                 "HTTPBadRequest")
     clean: dict[str, int] = {}
+    values = dict(values)
+    check_limit = values.pop("check_limit", False) is True
+    values.pop("force", None)  # the opposite of check_limit in older clients
     for key, value in values.items():
         if key not in RESOURCES:
             raise NeutronBadRequest(f"Unrecognized attribute(s) '{key}'", "HTTPBadRequest")
@@ -55,6 +58,14 @@ async def update(svc: NetworkService, project_id: str, values: Any) -> dict[str,
         clean[key] = number
     async with svc.write(notify=False) as session:
         for key, number in clean.items():
+            if check_limit and number >= 0:
+                model = QUOTA_MODELS[key]
+                used = (await session.execute(select(func.count()).select_from(model).where(
+                    model.project_id == project_id))).scalar_one()
+                if number < used:
+                    raise NeutronBadRequest(f"Quota limit {number} for {key} must be greater "
+                                            f"than or equal to already used and reserved "
+                                            f"{used}.", "InvalidQuotaValue")
             row = await session.get(Quota, (project_id, key))
             if row is None:
                 session.add(Quota(project_id=project_id, resource=key, limit=number))
