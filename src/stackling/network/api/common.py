@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 
 from stackling.common.context import RequestContext
 from stackling.network.errors import NeutronBadRequest
+from stackling.network.policies import READ_RULES
 from stackling.network.service.core import NetworkService
-from stackling.network.service.views import ADMIN_ONLY
 from stackling.web.auth import request_context
 from stackling.web.pagination import page_links, parse_limit
 
@@ -61,10 +61,22 @@ async def body_of(request: Request, singular: str, plural: str | None = None
     return [item], False
 
 
-def strip(ctx: RequestContext, item: dict[str, Any]) -> dict[str, Any]:
-    if ctx.is_admin:
+def hidden(request: Request, ctx: RequestContext) -> frozenset[str]:
+    """The attributes the caller may not see (``get_network:provider:*``,
+    ``get_port:binding:*`` rules)."""
+    cached = getattr(request.state, "hidden_attrs", None)
+    if cached is None:
+        svc = service(request)
+        cached = frozenset(a for a, rule in READ_RULES.items() if not svc.allowed(ctx, rule))
+        request.state.hidden_attrs = cached
+    return frozenset(cached)
+
+
+def strip(request: Request, ctx: RequestContext, item: dict[str, Any]) -> dict[str, Any]:
+    drop = hidden(request, ctx)
+    if not drop:
         return item
-    return {k: v for k, v in item.items() if k not in ADMIN_ONLY}
+    return {k: v for k, v in item.items() if k not in drop}
 
 
 def fields_of(request: Request) -> list[str]:
@@ -79,13 +91,13 @@ def project(item: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
 
 def one(request: Request, ctx: RequestContext, key: str, item: dict[str, Any],
         status: int = 200) -> JSONResponse:
-    return JSONResponse({key: project(strip(ctx, item), fields_of(request))},
+    return JSONResponse({key: project(strip(request, ctx, item), fields_of(request))},
                         status_code=status)
 
 
-def created(ctx: RequestContext, singular: str, plural: str, items: list[dict[str, Any]],
-            bulk: bool) -> JSONResponse:
-    clean = [strip(ctx, i) for i in items]
+def created(request: Request, ctx: RequestContext, singular: str, plural: str,
+            items: list[dict[str, Any]], bulk: bool) -> JSONResponse:
+    clean = [strip(request, ctx, i) for i in items]
     body: dict[str, Any] = {plural: clean} if bulk else {singular: clean[0]}
     return JSONResponse(body, status_code=201)
 
@@ -140,7 +152,7 @@ def listing(request: Request, ctx: RequestContext, plural: str,
             items: list[dict[str, Any]], max_limit: int,
             extra: Callable[[dict[str, Any]], bool] | None = None) -> JSONResponse:
     q = request.query_params
-    items = [strip(ctx, i) for i in items]
+    items = [strip(request, ctx, i) for i in items]
     for proj_key in ("tenant_id", "project_id"):
         wanted = q.getlist(proj_key)
         if wanted:

@@ -110,15 +110,15 @@ async def extension(request: Request, alias: str) -> JSONResponse:
 
 
 # -- quotas -----------------------------------------------------------------------------------
-def _quota_reader(ctx: Any, project_id: str) -> None:
-    if not ctx.is_admin and ctx.project_id != project_id:
+def _quota_reader(request: Request, ctx: Any, project_id: str) -> None:
+    if not service(request).allowed(ctx, "get_quota", project_id):
         raise NeutronForbidden("(rule:get_quota) is disallowed by policy")
 
 
 @router.get("/quotas")
 async def quota_list(request: Request) -> JSONResponse:
     ctx = await caller(request)
-    if not ctx.is_admin:
+    if not service(request).allowed(ctx, "get_quota", ""):
         raise NeutronForbidden("(rule:get_quota) is disallowed by policy")
     return JSONResponse({"quotas": await quotas.projects_with_overrides(service(request))})
 
@@ -134,14 +134,14 @@ async def quota_tenant(request: Request) -> JSONResponse:
 @router.get("/quotas/{project_id}")
 async def quota_show(request: Request, project_id: str) -> JSONResponse:
     ctx = await caller(request)
-    _quota_reader(ctx, project_id)
+    _quota_reader(request, ctx, project_id)
     return JSONResponse({"quota": await quotas.show(service(request), project_id)})
 
 
 @router.get("/quotas/{project_id}/default")
 async def quota_default(request: Request, project_id: str) -> JSONResponse:
     ctx = await caller(request)
-    _quota_reader(ctx, project_id)
+    _quota_reader(request, ctx, project_id)
     values: dict[str, Any] = dict(quotas.defaults(service(request)))
     values["project_id"] = values["tenant_id"] = project_id
     return JSONResponse({"quota": values})
@@ -150,14 +150,14 @@ async def quota_default(request: Request, project_id: str) -> JSONResponse:
 @router.get("/quotas/{project_id}/details")
 async def quota_details(request: Request, project_id: str) -> JSONResponse:
     ctx = await caller(request)
-    _quota_reader(ctx, project_id)
+    _quota_reader(request, ctx, project_id)
     return JSONResponse({"quota": await quotas.details(service(request), project_id)})
 
 
 @router.put("/quotas/{project_id}")
 async def quota_update(request: Request, project_id: str) -> JSONResponse:
     ctx = await caller(request)
-    if not ctx.is_admin:
+    if not service(request).allowed(ctx, "update_quota", project_id):
         raise NeutronForbidden("(rule:update_quota) is disallowed by policy")
     bodies, _ = await body_of(request, "quota")
     return JSONResponse({"quota": await quotas.update(service(request), project_id,
@@ -167,7 +167,7 @@ async def quota_update(request: Request, project_id: str) -> JSONResponse:
 @router.delete("/quotas/{project_id}", status_code=204)
 async def quota_reset(request: Request, project_id: str) -> Response:
     ctx = await caller(request)
-    if not ctx.is_admin:
+    if not service(request).allowed(ctx, "delete_quota", project_id):
         raise NeutronForbidden("(rule:delete_quota) is disallowed by policy")
     await quotas.reset(service(request), project_id)
     return no_content()

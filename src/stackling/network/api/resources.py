@@ -98,8 +98,8 @@ def _register(c: Collection) -> None:
     async def create_items(request: Request) -> JSONResponse:
         ctx = await caller(request)
         bodies, bulk = await body_of(request, c.singular, c.plural if c.bulk else None)
-        return created(ctx, c.singular, c.plural, await c.create(service(request), ctx, bodies),
-                       bulk)
+        return created(request, ctx, c.singular, c.plural,
+                       await c.create(service(request), ctx, bodies), bulk)
 
     async def show_item(request: Request, ident: str) -> JSONResponse:
         ctx = await caller(request)

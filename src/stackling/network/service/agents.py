@@ -78,7 +78,7 @@ async def tunnel_peers(svc: NetworkService) -> dict[str, str]:
 
 
 async def list_agents(svc: NetworkService, ctx: RequestContext) -> list[dict[str, Any]]:
-    if not ctx.is_admin:
+    if not svc.allowed(ctx, "get_agent"):
         return []  # Neutron's policy filters them all out
     async with svc.store.read() as session:
         rows = (await session.execute(select(Agent).order_by(Agent.host, Agent.agent_type))
@@ -87,7 +87,7 @@ async def list_agents(svc: NetworkService, ctx: RequestContext) -> list[dict[str
 
 
 async def show(svc: NetworkService, ctx: RequestContext, ident: str) -> dict[str, Any]:
-    if not ctx.is_admin:
+    if not svc.allowed(ctx, "get_agent"):
         raise not_found("agent", ident)
     async with svc.store.read() as session:
         row = await session.get(Agent, ident)
@@ -98,7 +98,7 @@ async def show(svc: NetworkService, ctx: RequestContext, ident: str) -> dict[str
 
 async def update(svc: NetworkService, ctx: RequestContext, ident: str,
                  body: dict[str, Any]) -> dict[str, Any]:
-    if not ctx.is_admin:
+    if not svc.allowed(ctx, "update_agent"):
         raise NeutronForbidden("(rule:update_agent) is disallowed by policy")
     if set(body) - {"admin_state_up", "description"}:
         raise NeutronBadRequest("Cannot update read-only attribute", "HTTPBadRequest")
@@ -116,7 +116,7 @@ async def update(svc: NetworkService, ctx: RequestContext, ident: str,
 
 
 async def delete_agent(svc: NetworkService, ctx: RequestContext, ident: str) -> None:
-    if not ctx.is_admin:
+    if not svc.allowed(ctx, "delete_agent"):
         raise NeutronForbidden("(rule:delete_agent) is disallowed by policy")
     async with svc.write(notify=False) as session:
         row = await session.get(Agent, ident)

@@ -15,7 +15,7 @@ from stackling.network.service.core import NetworkService
 
 async def list_availability(svc: NetworkService, ctx: RequestContext,
                             network_id: str | None = None) -> list[dict[str, Any]]:
-    if not ctx.is_admin:
+    if not svc.allowed(ctx, "get_network_ip_availability"):
         raise NeutronForbidden("(rule:get_network_ip_availability) is disallowed by policy")
     async with svc.store.read() as session:
         query = select(Network).order_by(Network.created_at, Network.id)

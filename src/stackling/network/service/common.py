@@ -68,10 +68,11 @@ def owner_of(ctx: RequestContext, body: dict[str, Any]) -> str:
     return project
 
 
-def admin_only(ctx: RequestContext, body: dict[str, Any], keys: Iterable[str],
-               action: str) -> None:
+def admin_only(svc: NetworkService, ctx: RequestContext, body: dict[str, Any],
+               keys: Iterable[str], action: str) -> None:
+    """403 for attributes the caller may not set (``<action>:<attribute>`` rules)."""
     for key in keys:
-        if key in body and not ctx.is_admin:
+        if key in body and not svc.allowed(ctx, f"{action}:{key}"):
             raise NeutronForbidden(f"(rule:{action}:{key}) is disallowed by policy")
 
 

@@ -21,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from stackling.bus import Transport
 from stackling.common.config import Config, NetworkConfig
+from stackling.common.context import RequestContext
 from stackling.common.errors import Conflict
 from stackling.db.engine import create_engine, session_factory
 from stackling.db.migrate import upgrade
 from stackling.db.store import Store
 from stackling.network.models import Revision
+from stackling.network.policies import default_rules
 from stackling.network.rpcapi import AGENTS_FANOUT, HostStateChanged
+from stackling.web.policy import PolicyEnforcer
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version_network"
@@ -45,6 +48,16 @@ class NetworkService:
         self._notify_task: asyncio.Task[None] | None = None
         self._pending_hosts: set[str] | None = set()
         self._closed = False
+        self.enforcer = PolicyEnforcer(default_rules(),
+                                       config.network.policy_file or config.policy_file)
+
+    def allowed(self, ctx: RequestContext, rule: str, project_id: str | None = None) -> bool:
+        """Whether ``rule`` lets the caller act on a resource of ``project_id`` (default:
+        the caller's own project)."""
+        target = {"project_id": project_id if project_id is not None else ctx.project_id,
+                  "tenant_id": project_id if project_id is not None else ctx.project_id}
+        result: bool = self.enforcer.enforce(rule, target, ctx.credentials())
+        return result
 
     @property
     def conf(self) -> NetworkConfig:

@@ -137,8 +137,9 @@ async def _associate(session: AsyncSession, ctx: RequestContext, fip: FloatingIP
 async def create(svc: NetworkService, ctx: RequestContext,
                  body: dict[str, Any]) -> dict[str, Any]:
     unknown_keys(body, KEYS, "floatingip")
-    if "floating_ip_address" in body:
-        forbid_address(ctx)
+    if "floating_ip_address" in body and not svc.allowed(
+            ctx, "create_floatingip:floating_ip_address"):
+        forbid_address()
     net_id = body.get("floating_network_id")
     if not isinstance(net_id, str):
         raise NeutronBadRequest("Failed to parse request. Required attribute "
@@ -220,7 +221,6 @@ async def delete_fip(svc: NetworkService, ctx: RequestContext, ident: str) -> No
         await session.delete(fip)
 
 
-def forbid_address(ctx: RequestContext) -> None:
-    if not ctx.is_admin:
-        raise NeutronForbidden("(rule:create_floatingip:floating_ip_address) is disallowed "
+def forbid_address() -> None:
+    raise NeutronForbidden("(rule:create_floatingip:floating_ip_address) is disallowed "
                                "by policy")

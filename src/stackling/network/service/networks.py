@@ -123,7 +123,7 @@ async def create(svc: NetworkService, ctx: RequestContext, body: dict[str, Any],
                  session: AsyncSession) -> Network:
     """Insert one network inside the caller's transaction (bulk creates share one)."""
     unknown_keys(body, CREATE_KEYS, "network")
-    admin_only(ctx, body, [*PROVIDER, "router:external", "shared", "is_default"],
+    admin_only(svc, ctx, body, [*PROVIDER, "router:external", "shared", "is_default"],
                "create_network")
     project = owner_of(ctx, body)
     await check_quota(session, svc, project, "network")
@@ -170,7 +170,7 @@ async def update(svc: NetworkService, ctx: RequestContext, ident: str,
         raise NeutronBadRequest("Invalid input for operation: Plugin does not support "
                                 "updating provider attributes.", "InvalidInput")
     unknown_keys(body, UPDATE_KEYS, "network")
-    admin_only(ctx, body, ["router:external", "shared", "is_default"], "update_network")
+    admin_only(svc, ctx, body, ["router:external", "shared", "is_default"], "update_network")
     async with svc.write() as session:
         row = await get_network(session, ident, ctx)
         if not owns(ctx, row.project_id):

@@ -153,7 +153,7 @@ def _fill_pairs_mac(row: Port) -> None:
 async def create(svc: NetworkService, ctx: RequestContext, body: dict[str, Any],
                  session: AsyncSession) -> Port:
     unknown_keys(body, KEYS, "port")
-    admin_only(ctx, body, ["binding:host_id", "binding:profile"], "create_port")
+    admin_only(svc, ctx, body, ["binding:host_id", "binding:profile"], "create_port")
     net_id = body.get("network_id")
     if not isinstance(net_id, str):
         raise NeutronBadRequest("Failed to parse request. Required attribute 'network_id' "
@@ -162,7 +162,7 @@ async def create(svc: NetworkService, ctx: RequestContext, body: dict[str, Any],
     project = owner_of(ctx, body)
     net_owner = owns(ctx, network.project_id)
     if not net_owner:
-        admin_only(ctx, body, ["mac_address"], "create_port")
+        admin_only(svc, ctx, body, ["mac_address"], "create_port")
         for item in body.get("fixed_ips") or []:
             if isinstance(item, dict) and "ip_address" in item:
                 raise NeutronForbidden("(rule:create_port and rule:create_port:fixed_ips:"
@@ -237,7 +237,7 @@ async def create_many(svc: NetworkService, ctx: RequestContext,
 async def update(svc: NetworkService, ctx: RequestContext, ident: str,
                  body: dict[str, Any]) -> dict[str, Any]:
     unknown_keys(body, KEYS - {"network_id", "tenant_id", "project_id"}, "port")
-    admin_only(ctx, body, ["binding:host_id", "binding:profile"], "update_port")
+    admin_only(svc, ctx, body, ["binding:host_id", "binding:profile"], "update_port")
     for attempt in range(ATTEMPTS):
         try:
             async with svc.write() as session:

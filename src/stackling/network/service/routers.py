@@ -87,10 +87,9 @@ async def _set_gateway(svc: NetworkService, ctx: RequestContext, session: AsyncS
     if not isinstance(info, dict) or set(info) - {"network_id", "enable_snat",
                                                    "external_fixed_ips", "qos_policy_id"}:
         raise bad_attr("external_gateway_info", f"'{info}' is not a valid gateway")
-    if not ctx.is_admin:
-        for key in ("enable_snat", "external_fixed_ips"):
-            if key in info:
-                raise NeutronForbidden(f"(rule:{action}:external_gateway_info:{key}) is "
+    for key in ("enable_snat", "external_fixed_ips"):
+        if key in info and not svc.allowed(ctx, f"{action}:external_gateway_info:{key}"):
+            raise NeutronForbidden(f"(rule:{action}:external_gateway_info:{key}) is "
                                        "disallowed by policy")
     net_id = info.get("network_id")
     if not isinstance(net_id, str):

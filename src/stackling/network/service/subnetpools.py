@@ -132,7 +132,7 @@ def _lengths(version: int, prefixes: list[str], body: dict[str, Any],
 async def create(svc: NetworkService, ctx: RequestContext,
                  body: dict[str, Any]) -> dict[str, Any]:
     unknown_keys(body, KEYS, "subnetpool")
-    admin_only(ctx, body, ["shared", "is_default"], "create_subnetpool")
+    admin_only(svc, ctx, body, ["shared", "is_default"], "create_subnetpool")
     if body.get("address_scope_id") is not None:
         raise NeutronBadRequest("Address scopes are not supported.", "HTTPBadRequest")
     if "prefixes" not in body:
@@ -160,7 +160,7 @@ async def create(svc: NetworkService, ctx: RequestContext,
 async def update(svc: NetworkService, ctx: RequestContext, ident: str,
                  body: dict[str, Any]) -> dict[str, Any]:
     unknown_keys(body, UPDATE_KEYS, "subnetpool")
-    admin_only(ctx, body, ["is_default"], "update_subnetpool")
+    admin_only(svc, ctx, body, ["is_default"], "update_subnetpool")
     async with svc.write(notify=False) as session:
         row = await get(session, ctx, ident)
         if not owns(ctx, row.project_id):

@@ -22,10 +22,6 @@ from stackling.network.models import (
     Tag,
 )
 
-#: attributes only admins see (Neutron's policy on provider and binding attributes)
-ADMIN_ONLY = {"provider:network_type", "provider:physical_network", "provider:segmentation_id",
-              "binding:host_id", "binding:vif_type", "binding:vif_details", "binding:profile"}
-
 
 def _std(row: Any, tags: Sequence[str]) -> dict[str, Any]:
     return {"tags": sorted(tags), "created_at": isotime(row.created_at, subsecond=False),
