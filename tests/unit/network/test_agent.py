@@ -98,27 +98,48 @@ async def test_start_reconciles_and_reports_wired_ports(bus: Any) -> None:
         await agent.stop()
 
 
+class GatedDataplane(NoopDataplane):
+    """``apply`` waits for ``gate`` once ``hold`` is set (to land a burst mid-apply)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def apply(self, state: HostState) -> ApplyReport:
+        if self.hold:
+            self.entered.set()
+            await self.gate.wait()
+        return await super().apply(state)
+
+
 async def test_changes_are_refetched_coalesced_and_only_new_ports_reported(bus: Any) -> None:
     server_bus, agent_bus, server = bus
     server.ports = [vm_port("p1")]
-    agent = NetworkAgent(agent_bus, "h1", ["l2"], NoopDataplane(), heartbeat_interval=60)
+    dp = GatedDataplane()
+    agent = NetworkAgent(agent_bus, "h1", ["l2"], dp, heartbeat_interval=60)
     await agent.start()
     try:
         await until(lambda: len(server.wired) == 1)
         server.ports.append(vm_port("p3"))
         server.revision = 2
         syncs = agent.syncs
-        for _ in range(20):  # a burst
+        dp.hold = True
+        await server_bus.fanout(AGENTS_FANOUT, HostStateChanged(revision=2))
+        await asyncio.wait_for(dp.entered.wait(), 5)  # a sync is under way ...
+        for _ in range(20):  # ... when a burst of changes arrives
             await server_bus.fanout(AGENTS_FANOUT, HostStateChanged(revision=2))
-        await until(lambda: len(server.wired) == 2)
-        assert server.wired[1].port_ids == ["p3"]
-        await asyncio.sleep(0.2)
-        assert 1 <= agent.syncs - syncs <= 3
-        # a change for another host does not make this one fetch
-        syncs = agent.syncs
-        await server_bus.fanout(AGENTS_FANOUT, HostStateChanged(revision=3, hosts=["h9"]))
-        await asyncio.sleep(0.2)
-        assert agent.syncs == syncs
+        await until(agent._dirty.is_set)
+        dp.hold = False
+        dp.gate.set()
+        await until(lambda: agent.syncs - syncs == 2 and not agent._dirty.is_set())
+        assert [w.port_ids for w in server.wired] == [["p1"], ["p3"]]  # p3 reported once
+        # a change for other hosts only does not make this one fetch
+        await agent._handle(HostStateChanged(revision=3, hosts=["h9"]), {})
+        assert not agent._dirty.is_set()
+        await agent._handle(HostStateChanged(revision=3, hosts=["h9", "h1"]), {})
+        assert agent._dirty.is_set()
     finally:
         await agent.stop()
 
