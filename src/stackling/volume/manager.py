@@ -215,6 +215,22 @@ class VolumeManager:
             await run_blocking(path.unlink, missing_ok=True)
 
     async def delete_volume(self, msg: DeleteVolume) -> None:
+        if msg.cascade:
+            async with self.svc.store.read() as session:
+                snaps = (await session.execute(select(Snapshot.id).where(
+                    Snapshot.volume_id == msg.volume_id, ~Snapshot.deleted,
+                    Snapshot.status == "deleting"))).scalars().all()
+            for snap_id in snaps:
+                await self.delete_snapshot(DeleteSnapshot(snapshot_id=snap_id,
+                                                          request_id=msg.request_id))
+            async with self.svc.store.write() as session:
+                left = (await session.execute(select(Snapshot.id).where(
+                    Snapshot.volume_id == msg.volume_id, ~Snapshot.deleted))).first()
+                if left is not None:  # a snapshot failed to go: keep the volume whole
+                    await cas_volume(session, msg.volume_id, ["deleting"],
+                                     status="error_deleting",
+                                     error="A snapshot of the volume could not be deleted.")
+                    return
         try:
             await self.backend.delete_volume(msg.volume_id)
         except Exception as exc:

@@ -41,8 +41,12 @@ class CreateVolume(_VolumeCast):
 
 @register
 class DeleteVolume(_VolumeCast):
+    """With ``cascade`` the worker first deletes the volume's snapshots (already marked
+    ``deleting``), then the volume, so the snapshots are gone before the volume is."""
+
     NAME: ClassVar[str] = "volume.manager.delete_volume"
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
+    cascade: bool = False
 
 
 @register

@@ -20,7 +20,7 @@ from stackling.common.errors import BadRequest, NotFound
 from stackling.common.ids import new_uuid
 from stackling.common.timeutils import utcnow
 from stackling.volume.models import Attachment, Backup, Group, Snapshot, Volume, VolumeType
-from stackling.volume.rpcapi import CreateVolume, DeleteSnapshot, DeleteVolume
+from stackling.volume.rpcapi import CreateVolume, DeleteVolume
 from stackling.volume.scheduler import Request, select_pool
 from stackling.volume.service import messages, quotas
 from stackling.volume.service.cinder import VolumeService
@@ -346,9 +346,8 @@ async def delete(svc: VolumeService, ctx: RequestContext, volume_id: str, *,
     if host is None:  # never reached a backend: nothing to clean up there
         await finish_delete(svc, volume_id)
         return
-    for snap in snaps:
-        await cast(svc, host, DeleteSnapshot(snapshot_id=snap.id, request_id=ctx.request_id))
-    await cast(svc, host, DeleteVolume(volume_id=volume_id, request_id=ctx.request_id))
+    await cast(svc, host, DeleteVolume(volume_id=volume_id, cascade=bool(snaps),
+                                       request_id=ctx.request_id))
 
 
 async def finish_delete(svc: VolumeService, volume_id: str) -> None:
