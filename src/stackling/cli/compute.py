@@ -3,6 +3,7 @@ conductor and one compute agent for this host, as asyncio tasks on the shared bu
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import httpx
@@ -58,6 +59,10 @@ class ComputeComponent(Component):
         runtime.stack.push_async_callback(scheduler.stop)
         names = [host] if conf.fake_hosts == 1 else [
             f"{host}-{i:04d}" for i in range(1, conf.fake_hosts + 1)]
+        # ``stackling sim`` stretches the heartbeat with the number of hosts; the other
+        # periodic reports follow it
+        periodic = max(60.0, conf.heartbeat_interval * 6)
+        agents: list[ComputeAgent] = []
         for name in names:
             driver: ComputeDriver
             if DRIVERS[config.virt] is QemuDriver:
@@ -66,16 +71,18 @@ class ComputeComponent(Component):
                 driver = FakeDriver(name, vcpus=conf.fake_vcpus, memory_mb=conf.fake_memory_mb,
                                     local_gb=conf.fake_local_gb,
                                     spawn_delay=conf.fake_spawn_delay)
-            # ``stackling sim`` stretches the heartbeat with the number of hosts; the
-            # other periodic reports follow it
-            periodic = max(60.0, conf.heartbeat_interval * 6)
-            agent = ComputeAgent(name, runtime.bus, driver, images,
-                                 heartbeat_interval=conf.heartbeat_interval,
-                                 resource_interval=periodic, power_sync_interval=periodic,
-                                 call_timeout=config.bus.call_timeout)
-            await agent.start()
-            runtime.stack.push_async_callback(agent.stop)
-            self.agents.append(agent)
+            agents.append(ComputeAgent(name, runtime.bus, driver, images,
+                                       heartbeat_interval=conf.heartbeat_interval,
+                                       resource_interval=periodic,
+                                       power_sync_interval=periodic,
+                                       call_timeout=config.bus.call_timeout))
+        # a sim's hosts register a few dozen at a time (each start is a few conductor calls)
+        for first in range(0, len(agents), 32):
+            batch = agents[first:first + 32]
+            for agent in batch:  # stop() is safe on an agent whose start failed
+                runtime.stack.push_async_callback(agent.stop)
+                self.agents.append(agent)
+            await asyncio.gather(*(agent.start() for agent in batch))
         return create_app(svc, runtime.validator, conf.policy_file or config.policy_file)
 
     async def health(self) -> str:

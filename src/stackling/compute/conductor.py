@@ -74,6 +74,12 @@ class Conductor:
         self._heartbeat: asyncio.Task[None] | None = None
         self.scheduler = SchedulerAPI(bus)
         self._subscription: Subscription | None = None
+        # heartbeats of services already on record are written in batches (one UPDATE per
+        # flush instead of one transaction per beat); a first beat is written at once
+        self._beats: set[tuple[str, str]] = set()
+        self._on_record: set[tuple[str, str]] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        self.flush_interval = min(1.0, svc.conf.heartbeat_interval / 4)
         self._handlers: dict[type[Message], Any] = {
             InstanceGet: self.instance_get, InstanceUpdate: self.instance_update,
             ActionEvent: self.action_event, BuildFailed: self.build_failed,
@@ -84,16 +90,18 @@ class Conductor:
 
     async def start(self) -> None:
         self._subscription = await self.bus.serve(CONDUCTOR_TOPIC, self._handle)
+        self._flusher = asyncio.create_task(self._flush_beats())
         if self.host:
             self._heartbeat = asyncio.create_task(hosts.heartbeats(
                 self.svc.store, self.host, "nova-conductor", CONDUCTOR_TOPIC,
                 self.svc.conf.heartbeat_interval))
 
     async def stop(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+        for task in (self._heartbeat, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._subscription is not None:
             await self._subscription.cancel()
 
@@ -215,7 +223,23 @@ class Conductor:
                               m.power_state, m.reason, m.host or None)
 
     async def service_report(self, m: ServiceReport) -> None:
+        key = (m.host, m.binary)
+        if key in self._on_record:
+            self._beats.add(key)
+            return
         await hosts.report(self.svc.store, m.host, m.binary, m.topic)
+        self._on_record.add(key)
+
+    async def _flush_beats(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            beats, self._beats = self._beats, set()
+            try:
+                # a record deleted meanwhile is made again by the service's next beat
+                self._on_record -= await hosts.report_many(self.svc.store, beats)
+            except Exception as exc:  # a database hiccup must not end the loop
+                log.warning("writing %d heartbeats failed: %s", len(beats), exc)
+                self._beats |= beats
 
     async def host_resources(self, m: HostResources) -> None:
         await hosts.update_node(self.svc.store, hosts.NodeReport(

@@ -5,8 +5,10 @@ the scheduler tens of milliseconds per thousand hosts. Instead :class:`HostCache
 :class:`~stackling.compute.scheduler.filters.HostState` for every host and:
 
 - reloads everything (plain rows, see :func:`placement.provider_usages`) when it is older
-  than ``max_age`` seconds -- in the background, the scheduler keeps using the old view
-  meanwhile -- or when asked to (:meth:`refresh`, before a request is declared unplaceable);
+  than ``max_age`` seconds, or than 50 times the last reload took (so reloads take at most
+  2 % of the scheduler's time, however many hosts) -- in the background, the scheduler keeps
+  using the old view meanwhile -- or when asked to (:meth:`refresh`, before a request is
+  declared unplaceable);
 - adds the scheduler's own claims to the providers it holds (the claim keeps each
   snapshot's generation exact, see :func:`placement.claim_in`);
 - re-reads the one host a request is about to claim on (:meth:`verify`): its service
@@ -44,6 +46,7 @@ class HostCache:
         self.hosts: list[HostState] = []
         self.by_host: dict[str, list[HostState]] = {}
         self.loaded_at: float | None = None
+        self.load_seconds = 0.0
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
 
@@ -52,7 +55,7 @@ class HostCache:
         they are older than ``max_age``."""
         if self.loaded_at is None:
             await self.refresh()
-        elif (time.monotonic() - self.loaded_at > self.max_age
+        elif (time.monotonic() - self.loaded_at > max(self.max_age, 50 * self.load_seconds)
               and (self._background is None or self._background.done())):
             self._background = asyncio.create_task(self._refresh_quietly())
         return self.hosts
@@ -72,8 +75,9 @@ class HostCache:
             began = time.monotonic()
             self._swap(await self._load())
             self.loaded_at = began
+            self.load_seconds = time.monotonic() - began
         log.debug("scheduler host view: %d hosts in %.1f ms", len(self.hosts),
-                  1000 * (time.monotonic() - began))
+                  1000 * self.load_seconds)
 
     async def _load(self) -> list[HostState]:
         conf = self.svc.conf

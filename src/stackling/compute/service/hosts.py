@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import delete, false, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import ComputeConfig
@@ -63,6 +63,26 @@ async def heartbeats(store: Store, host: str, binary: str, topic: str,
         except Exception as exc:  # a database hiccup must not end the loop
             log.warning("heartbeat of %s on %s failed: %s", binary, host, exc)
         await asyncio.sleep(interval)
+
+
+async def report_many(store: Store, beats: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Stamp many ``(host, binary)`` services at once (one UPDATE: a conductor batches the
+    heartbeats of thousands of hosts). Returns those that have no record (yet)."""
+    if not beats:
+        return set()
+    now = utcnow()
+    keys = sorted(beats)
+    async with store.write() as session:
+        stamped = await session.execute(
+            update(Service).where(tuple_(Service.host, Service.binary).in_(keys))
+            .values(report_count=Service.report_count + 1, last_seen_up=now, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if stamped.rowcount == len(keys):  # type: ignore[attr-defined]
+            return set()
+        found = {(h, b) for h, b in (await session.execute(
+            select(Service.host, Service.binary).where(
+                tuple_(Service.host, Service.binary).in_(keys)))).all()}
+    return set(keys) - found
 
 
 @dataclass(frozen=True)
