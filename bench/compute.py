@@ -312,7 +312,7 @@ async def measure_latency(client: Client, sim: Sim, boots: int, poll: float
         if stamp:  # the same clock: server and client run on this machine
             launched.append((dt.datetime.fromisoformat(stamp) - wall0).total_seconds() * 1000)
         await client.delete(sid)
-        await client.wait(sid, "GONE", poll)
+        await client.wait(sid, "GONE", 2 * poll)
     cpu = sim.tree.cpu_seconds() - cpu0
     load = window.stop()
     out = {"boots": boots, "hosts": sim.hosts, "poll_ms": poll * 1000,
@@ -417,13 +417,13 @@ async def measure_scheduling(client: Client, sim: Sim, boots: int, poll: float
     """(c) sequential boots; the scheduler's own histogram of time per request."""
     for n in range(3):
         sid = await client.boot(f"warm-{n}")
-        await client.wait(sid, "ACTIVE", poll)
+        await client.wait(sid, "ACTIVE", poll, limit=300)
     before = await client.metric(SCHED_METRIC)
     latencies = []
     for n in range(boots):
         t0 = time.perf_counter()
         sid = await client.boot(f"sched-{n}")
-        await client.wait(sid, "ACTIVE", poll)
+        await client.wait(sid, "ACTIVE", poll, limit=300)
         latencies.append((time.perf_counter() - t0) * 1000)
     after = await client.metric(SCHED_METRIC)
     if "count" not in after:
@@ -550,7 +550,7 @@ def main() -> int:
     ap.add_argument("--throughput-hosts", type=int, default=1000)
     ap.add_argument("--sched-boots", type=int, default=100, help="(c) sequential boots")
     ap.add_argument("--sched-hosts", type=int, default=10000)
-    ap.add_argument("--poll-ms", type=float, default=10.0,
+    ap.add_argument("--poll-ms", type=float, default=20.0,
                     help="(a), (c): GET /servers/{id} interval")
     ap.add_argument("--tp-poll-ms", type=float, default=25.0,
                     help="(b): the shared changes-since poll interval")
