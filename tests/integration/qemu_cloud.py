@@ -20,11 +20,14 @@ import httpx
 
 from stackling.cli.cloudsyaml import read_passwords
 from stackling.cli.compute import ComputeComponent
+from stackling.cli.console import ConsoleComponent
 from stackling.cli.image import ImageComponent
+from stackling.cli.metadata import MetadataComponent
 from stackling.cli.up import build_root_app, prepare_all, start_bus, start_components
 from stackling.common.config import Config, load_config
 
 MARK = "stackling-tiny:"
+METADATA_SECRET = "integration-metadata-secret"
 
 
 class _Late(httpx.AsyncBaseTransport):
@@ -167,7 +170,8 @@ def qemu_config(data_dir: Path, **qemu: Any) -> Config:
         "data_dir": str(data_dir), "virt": "qemu",
         "identity": {"password_hash_rounds": 4},
         "compute": {"host": "qemu-node", "heartbeat_interval": 1.0},
-        "qemu": {"accel": "tcg", "boot_timeout": 30.0, "powerdown_timeout": 10.0, **qemu},
+        "qemu": {"accel": "tcg", "boot_timeout": 20.0, "powerdown_timeout": 10.0, **qemu},
+        "metadata": {"shared_secret": METADATA_SECRET},
     })
 
 
@@ -178,7 +182,8 @@ async def qemu_cloud(config: Config) -> AsyncIterator[QemuCloud]:
     compute = ComputeComponent(http=http)
     try:
         async with AsyncExitStack() as stack:
-            prepared = await prepare_all(config, [ImageComponent(), compute])
+            prepared = await prepare_all(config, [ImageComponent(), compute,
+                                                  MetadataComponent(), ConsoleComponent()])
             stack.push_async_callback(prepared.identity.close)
             bus = await start_bus(config, prepared.identity, stack)
             mounted = await start_components(prepared, config, bus, stack)
@@ -194,6 +199,10 @@ async def qemu_cloud(config: Config) -> AsyncIterator[QemuCloud]:
                         "password": passwords["admin"]}}},
                     "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
                 assert r.status_code == 201, r.text
-                yield QemuCloud(config, client, r.headers["X-Subject-Token"], compute)
+                try:
+                    yield QemuCloud(config, client, r.headers["X-Subject-Token"], compute)
+                finally:
+                    for agent in compute.agents:  # a test may have replaced the agent
+                        await agent.stop()
     finally:
         kill_all_qemu(config.data_dir)

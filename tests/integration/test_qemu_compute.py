@@ -4,6 +4,7 @@ QEMU process. One cloud for the module; at most two VMs run at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -16,8 +17,16 @@ import pytest_asyncio
 
 from stackling.compute import states
 from stackling.compute.agent.manager import ComputeAgent
+from stackling.compute.metadata.app import sign
 from stackling.compute.virt.qemu import QemuDriver
-from tests.integration.qemu_cloud import QemuCloud, qemu_alive, qemu_cloud, qemu_config
+from tests.integration.qemu_cloud import (
+    METADATA_SECRET,
+    QemuCloud,
+    qemu_alive,
+    qemu_cloud,
+    qemu_config,
+)
+from tests.unit.compute.asgi_ws import AsgiWebSocket, receive_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,6 +54,14 @@ async def images(cloud: QemuCloud) -> dict[str, str]:
 async def flavors(cloud: QemuCloud) -> dict[str, str]:
     return {"small": await cloud.flavor("qemu.small", 128, 0),
             "big": await cloud.flavor("qemu.big", 192, 1, vcpus=2)}
+
+
+async def wait_text(cloud: QemuCloud, sid: str, text: str, count: int) -> None:
+    for _ in range(600):
+        if (await cloud.console(sid)).count(text) >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{text!r} did not appear {count} times on the console of {sid}")
 
 
 def spec(cloud: QemuCloud, server_id: str) -> dict[str, object]:
@@ -85,22 +102,27 @@ async def test_boot_console_and_power_actions(cloud: QemuCloud, images: dict[str
     # the same guest continued: no second boot
     assert (await cloud.markers(sid)).count("up") == 1
 
+    # soft reboot while the guest's acpid listens (after "ready"): ACPI, then a reset
+    await cloud.action(sid, {"reboot": {"type": "SOFT"}})
+    await cloud.wait_status(sid, "ACTIVE")
+    markers = await cloud.wait_marker(sid, "ready", count=2)
+    assert markers.count("power button: powering off") == 1
+    await wait_text(cloud, sid, "/ # ", count=2)  # busybox init took over: acpid listens
+    await asyncio.sleep(1.0)
+
     await cloud.action(sid, {"os-stop": None})
     server = await cloud.wait_status(sid, "SHUTOFF")
     assert server["OS-EXT-STS:power_state"] == states.SHUTDOWN
     assert cloud.qemu_pid(sid) is None
-    assert "power button: powering off" in await cloud.markers(sid)  # ACPI, not a kill
+    assert (await cloud.markers(sid)).count("power button: powering off") == 2  # ACPI
     await cloud.action(sid, {"os-start": None})
     await cloud.wait_status(sid, "ACTIVE")
-    await cloud.wait_marker(sid, "ready", count=2)
+    await cloud.wait_marker(sid, "up", count=3)
 
-    await cloud.action(sid, {"reboot": {"type": "HARD"}})
+    await cloud.action(sid, {"reboot": {"type": "HARD"}})  # a reset: no guest help needed
     await cloud.wait_status(sid, "ACTIVE")
-    await cloud.wait_marker(sid, "ready", count=3)
-    await cloud.action(sid, {"reboot": {"type": "SOFT"}})
-    await cloud.wait_status(sid, "ACTIVE")
-    markers = await cloud.wait_marker(sid, "ready", count=4)
-    assert markers.count("power button: powering off") == 2  # stop + soft reboot
+    markers = await cloud.wait_marker(sid, "up", count=4)
+    assert markers.count("power button: powering off") == 2
 
     pid = cloud.qemu_pid(sid)
     await cloud.delete(sid)
@@ -151,7 +173,12 @@ async def test_rebuild_and_resize(cloud: QemuCloud, images: dict[str, str],
     await cloud.wait_marker(sid, "ready")  # the resized guest booted (a new console log)
     await cloud.action(sid, {"confirmResize": None})
     await cloud.wait_status(sid, "ACTIVE")
-    assert not (cloud.config.data_dir / "instances" / f"{sid}_resize").exists()
+    kept = cloud.config.data_dir / "instances" / f"{sid}_resize"
+    for _ in range(300):  # the source host deletes the kept disks after the API answered
+        if not kept.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not kept.exists()
     await cloud.delete(sid)
 
 
@@ -169,6 +196,7 @@ async def test_agent_restart_adopts_then_killed_qemu_is_reported(
     await cloud.wait_marker(sid, "ready")
     pid = cloud.qemu_pid(sid)
     assert pid is not None
+    await check_consoles_and_metadata(cloud, sid)
 
     old = cloud.compute.agents[0]
     await old.stop()
@@ -176,28 +204,25 @@ async def test_agent_restart_adopts_then_killed_qemu_is_reported(
     agent = ComputeAgent(old.host, old.bus, driver, old.images, heartbeat_interval=1.0,
                          power_sync_interval=3600)
     await agent.start()  # reconcile: the running VM is found and kept
-    cloud.compute.agents[0] = agent
-    try:
-        assert await driver.list_instances() == [sid]
-        assert cloud.qemu_pid(sid) == pid  # adopted, not started again
-        server = await cloud.wait_status(sid, "ACTIVE")
-        assert server["OS-EXT-STS:power_state"] == states.RUNNING
-        await cloud.action(sid, {"pause": None})  # the new agent controls it
-        await cloud.wait_status(sid, "PAUSED")
-        await cloud.action(sid, {"unpause": None})
-        await cloud.wait_status(sid, "ACTIVE")
+    cloud.compute.agents[0] = agent  # stopped with the cloud
+    assert sid in await driver.list_instances()
+    assert cloud.qemu_pid(sid) == pid  # adopted, not started again
+    server = await cloud.wait_status(sid, "ACTIVE")
+    assert server["OS-EXT-STS:power_state"] == states.RUNNING
+    await cloud.action(sid, {"pause": None})  # the new agent controls it
+    await cloud.wait_status(sid, "PAUSED")
+    await cloud.action(sid, {"unpause": None})
+    await cloud.wait_status(sid, "ACTIVE")
 
-        os.kill(pid, signal.SIGKILL)
-        await agent.sync_power_states()
-        server = await cloud.wait_status(sid, "SHUTOFF")
-        assert server["OS-EXT-STS:power_state"] == states.CRASHED
-        await cloud.action(sid, {"os-start": None})
-        await cloud.wait_status(sid, "ACTIVE")
-        await cloud.wait_marker(sid, "ready", count=2)
-        assert cloud.qemu_pid(sid) not in (None, pid)
-        await cloud.delete(sid)
-    finally:
-        await agent.stop()
+    os.kill(pid, signal.SIGKILL)
+    await agent.sync_power_states()
+    server = await cloud.wait_status(sid, "SHUTOFF")
+    assert server["OS-EXT-STS:power_state"] == states.CRASHED
+    await cloud.action(sid, {"os-start": None})
+    await cloud.wait_status(sid, "ACTIVE")
+    await cloud.wait_marker(sid, "ready", count=2)
+    assert cloud.qemu_pid(sid) not in (None, pid)
+    await cloud.delete(sid)
 
 
 async def test_boot_that_never_reaches_the_guest_ends_in_error(
@@ -220,3 +245,40 @@ async def test_boot_that_never_reaches_the_guest_ends_in_error(
     assert "wrote nothing to its console" in fault["message"] + fault.get("details", ""), fault
     assert not cloud.instance_dir(sid).exists()  # the failed spawn left nothing behind
     await cloud.delete(sid)
+
+
+async def check_consoles_and_metadata(cloud: QemuCloud, sid: str) -> None:
+    """noVNC and serial consoles through the API's one-time URL and the /console proxy;
+    the metadata service answers the signed proxy request for this instance."""
+    root = cloud.client._transport.app  # type: ignore[attr-defined]
+    r = await cloud.api("POST", f"/compute/v2.1/servers/{sid}/remote-consoles",
+                        json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    assert r.status_code == 200, r.text
+    url = r.json()["remote_console"]["url"]
+    assert url.startswith("http://testserver/console/vnc_lite.html?path=console%2Fwebsockify")
+    token = url.rsplit("%3D", 1)[1]
+    ws = AsgiWebSocket(root, "/console/websockify", f"token={token}", ["binary"])
+    assert (await ws.connect())["type"] == "websocket.accept"
+    assert (await receive_until(ws, b"RFB 003.008\n")).startswith(b"RFB")  # QEMU's VNC
+    await ws.close()
+
+    r = await cloud.action(sid, {"os-getSerialConsole": {"type": "serial"}})
+    url = r.json()["console"]["url"]
+    assert url.startswith("ws://testserver/console/serial?token=")
+    ws = AsgiWebSocket(root, "/console/serial", url.split("?", 1)[1], [])
+    assert (await ws.connect())["type"] == "websocket.accept"
+    await ws.send(b"\recho serial-$((6*7))\r")
+    await receive_until(ws, b"serial-42")  # the guest's shell ran it
+    await ws.close()
+    for _ in range(100):  # the console log has it too (written just after the socket)
+        if "serial-42\r" in await cloud.console(sid):
+            break
+        await asyncio.sleep(0.1)
+    assert "serial-42\r" in await cloud.console(sid)
+
+    r = await cloud.client.get("/metadata/openstack/latest/meta_data.json", headers={
+        "X-Instance-ID": sid, "X-Instance-ID-Signature": sign(METADATA_SECRET, sid)})
+    assert r.status_code == 200 and r.json()["uuid"] == sid
+    r = await cloud.client.get("/metadata/openstack/latest/meta_data.json", headers={
+        "X-Instance-ID": sid, "X-Instance-ID-Signature": sign("wrong", sid)})
+    assert r.status_code == 403
