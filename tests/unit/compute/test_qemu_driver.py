@@ -218,3 +218,14 @@ async def test_resize_keeps_the_old_disks_until_confirm_or_revert(tmp_path: Path
     await driver.finish_migration(new, ImageMeta(id="img"), power_on=False)
     await driver.confirm_migration(new)
     assert not kept.dir.exists() and files.read_spec().memory_mb == 256
+
+
+def test_console_log_is_trimmed_before_a_start(tmp_path: Path) -> None:
+    files = InstanceFiles(tmp_path, UUID)
+    files.dir.mkdir()
+    files.console_log.write_bytes(b"x" * 100 + b"end")
+    files.trim_console(keep=10, above=1000)
+    assert files.console_log.read_bytes() == b"x" * 100 + b"end"  # small: untouched
+    files.trim_console(keep=10, above=50)
+    assert files.console_log.read_bytes() == b"xxxxxxxend"
+    assert files.console_tail() == "xxxxxxxend"

@@ -167,6 +167,7 @@ class QemuDriver(ComputeDriver):
         its saved state is loaded). Raises VirtError with QEMU's words or the timeout."""
         for sock in (files.qmp, files.serial, files.vnc):
             sock.unlink(missing_ok=True)
+        files.trim_console()
         offset = files.console_log.stat().st_size if files.console_log.exists() else 0
         files.set_intent(None)
         argv = cmdline.build(self.config.binary, spec, files, incoming)

@@ -127,6 +127,21 @@ class InstanceFiles:
         except FileNotFoundError:
             return ""
 
+    def trim_console(self, keep: int = 512 * 1024, above: int = 2 * 1024 * 1024) -> None:
+        """Keep the log's last ``keep`` bytes once it grew past ``above`` (called before
+        each start: QEMU appends to it and nothing else bounds it)."""
+        try:
+            if self.console_log.stat().st_size <= above:
+                return
+            with self.console_log.open("rb") as fh:
+                fh.seek(-keep, os.SEEK_END)
+                tail = fh.read()
+        except OSError:
+            return
+        tmp = self.console_log.with_suffix(".trim")
+        tmp.write_bytes(tail)
+        os.replace(tmp, self.console_log)
+
     def stderr_tail(self, limit: int = 2000) -> str:
         try:
             text = self.stderr.read_text(errors="replace")
