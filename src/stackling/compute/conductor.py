@@ -143,13 +143,15 @@ class Conductor:
             for e in m.events:
                 if e.phase != "start":
                     await self._event_in(session, e)
-            info = await self._info_in(session, m.instance_uuid)
+            info = await self._info_in(session, m.instance_uuid) if m.want_instance else None
         return InstanceReply(instance=info, updated=True)
 
     async def instance_update(self, m: InstanceUpdate) -> InstanceReply:
         try:
             return await self._instance_update(m)
         except _SwapLost:
+            if not m.want_instance:
+                return InstanceReply(instance=None, updated=False)
             reply = await self._info(m.instance_uuid)
             return InstanceReply(instance=reply.instance, updated=False)
 

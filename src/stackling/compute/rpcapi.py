@@ -100,6 +100,11 @@ class RequestSpec(_Payload):
     attempt: int = 1  # 1 for the first try; a reschedule increments it
     last_failure: str | None = None  # why the previous attempt failed (for the fault)
     migration_uuid: str | None = None  # a resize: place ``flavor`` for this migration
+    # the image as compute-api read it (the caller's view, active): the agent builds from
+    # it instead of asking image-api again (Nova's RequestSpec.image); the driver still
+    # fetches the data itself. Keys: id, name, disk_format, container_format, size,
+    # min_ram, min_disk, properties.
+    image: dict[str, Any] | None = None
 
 
 # -- scheduler ----------------------------------------------------------------------------------
@@ -360,6 +365,7 @@ class InstanceUpdate(Message):
     # 1.1: action events recorded in the same transaction, only when the swap wins
     # (start events before the update, finish events after it)
     events: list[ActionEvent] = []
+    want_instance: bool = True  # 1.1: False: reply with ``updated`` only
 
 
 @register
@@ -521,11 +527,13 @@ class ConductorAPI:
 
     async def instance_update(self, instance_uuid: str, values: dict[str, Any],
                               expected_task_states: list[str | None] | None = None,
-                              events: list[ActionEvent] | None = None) -> InstanceReply:
+                              events: list[ActionEvent] | None = None,
+                              want_instance: bool = True) -> InstanceReply:
         return await self.bus.call(CONDUCTOR_TOPIC, InstanceUpdate(
             instance_uuid=instance_uuid, values=values,
             expected_task_states=expected_task_states, host=self.host,
-            events=events or []), self.timeout, returns=InstanceReply)
+            events=events or [], want_instance=want_instance), self.timeout,
+            returns=InstanceReply)
 
     def event(self, instance_uuid: str, request_id: str, event: str, phase: str,
               result: str | None = None, details: str | None = None) -> list[ActionEvent]:

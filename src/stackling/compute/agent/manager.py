@@ -244,8 +244,10 @@ class ComputeAgent:
                                               "The server was deleted during the build.")
             return
         try:
-            # step 7: other services over REST, with the service token
-            image = await self._image(spec.image_ref)
+            # step 7: other services over REST, with the service token (the image's
+            # description came with the request when compute-api read it)
+            image = (_image_meta(spec.image) if spec.image and spec.image.get("id") ==
+                     spec.image_ref else await self._image(spec.image_ref))
             network = NetworkInfo()  # no network service yet: boot without ports
             # step 8: the hypervisor starts the VM (no "vif plugged" to wait for: no ports)
             await self.driver.spawn(instance, image, network)
@@ -260,7 +262,8 @@ class ComputeAgent:
         reply = await self.conductor.instance_update(
             uuid, {"vm_state": states.ACTIVE, "task_state": None, "power_state": power,
                    "launched_at": "now", "progress": 0}, [Task.SPAWNING],
-            self.conductor.event(uuid, rid, BUILD_EVENT, "finish", "Success"))
+            self.conductor.event(uuid, rid, BUILD_EVENT, "finish", "Success"),
+            want_instance=False)
         if not reply.updated:
             # deleted while spawning: undo; the pending delete finishes the rest
             log.info("%s was deleted while spawning: destroying the new VM", uuid)
@@ -628,6 +631,15 @@ class ComputeAgent:
             values["vm_state"] = states.STOPPED  # the VM is gone: show it as SHUTOFF
         if values != {"power_state": instance.power_state}:
             await self.conductor.instance_update(uuid, values, [task])
+
+
+def _image_meta(image: dict[str, Any]) -> ImageMeta:
+    return ImageMeta(id=str(image["id"]), name=str(image.get("name") or ""),
+                     disk_format=image.get("disk_format"),
+                     container_format=image.get("container_format"), size=image.get("size"),
+                     min_ram=int(image.get("min_ram") or 0),
+                     min_disk=int(image.get("min_disk") or 0),
+                     properties=dict(image.get("properties") or {}))
 
 
 def _orphan(uuid: str, host: str) -> InstanceInfo:

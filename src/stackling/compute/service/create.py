@@ -315,7 +315,8 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
                 group_policy=group.policy if group else None,
                 group_rules=dict(group.rules) if group else {},
                 scheduler_hints=dict(req.scheduler_hints), requested_host=forced_host,
-                requested_node=forced_node)
+                requested_node=forced_node, image=_image_meta(image) if row.image_ref
+                else None)
             session.add(RequestSpecRow(instance_uuid=uuid, spec={
                 **spec.model_dump(), "networks": req.networks}))
             await instance_actions.record(session, ctx, uuid, "create")
@@ -342,6 +343,16 @@ def _allowed_count(req: CreateRequest, limits: dict[str, int], used: dict[str, i
     if room < req.min_count:
         quotas.check(limits, used, {r: a * req.min_count for r, a in per.items()})
     return max(room, req.min_count)
+
+
+def _image_meta(image: Image | None) -> dict[str, Any] | None:
+    """What the agent builds from (RequestSpec.image)."""
+    if image is None:
+        return None
+    return {"id": image.id, "name": image.name, "disk_format": image.disk_format,
+            "container_format": image.container_format, "size": image.size,
+            "min_ram": image.min_ram, "min_disk": image.min_disk,
+            "properties": dict(image.properties)}
 
 
 def _image_properties(image: Image | None) -> dict[str, Any]:
