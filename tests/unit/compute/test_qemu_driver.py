@@ -229,3 +229,22 @@ def test_console_log_is_trimmed_before_a_start(tmp_path: Path) -> None:
     files.trim_console(keep=10, above=50)
     assert files.console_log.read_bytes() == b"xxxxxxxend"
     assert files.console_tail() == "xxxxxxxend"
+
+
+async def test_unused_cached_images_are_pruned_at_start(tmp_path: Path) -> None:
+    base = tmp_path / "_base"
+    base.mkdir()
+    for name in ("used-image", "used-kernel", "unused", "recent"):
+        (base / name).write_bytes(b"x")
+    old = 1_000_000_000
+    for name in ("used-image", "used-kernel", "unused"):
+        os.utime(base / name, (old, old))
+    files = InstanceFiles(tmp_path / "instances", UUID, "_resize")  # a resize copy counts
+    files.dir.mkdir(parents=True)
+    files.write_spec(LaunchSpec(uuid=UUID, name="x", vcpus=1, memory_mb=128, disk="d",
+                                image_id="used-image", kernel=str(base / "used-kernel")))
+    driver = QemuDriver("n1", QemuConfig(accel="tcg"), tmp_path, None)
+    if shutil.which("qemu-system-x86_64") is None or shutil.which("qemu-img") is None:
+        pytest.skip("qemu-system-x86 / qemu-utils")
+    await driver.init_host("n1")
+    assert sorted(p.name for p in base.iterdir()) == ["recent", "used-image", "used-kernel"]

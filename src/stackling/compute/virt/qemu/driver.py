@@ -83,6 +83,21 @@ class QemuDriver(ComputeDriver):
                                         self.config.kvm_probe_timeout,
                                         self.data_dir / "kvm-probe.json")
         log.info("QEMU %s on %s, accelerator %s", self.version, host_name, self.accel)
+        removed = await run_blocking(self.cache.prune, self._images_in_use())
+        if removed:
+            log.info("removed %d unused cached image(s): %s", len(removed), removed)
+
+    def _images_in_use(self) -> set[str]:
+        """Cached images some instance directory (resize copies too) still refers to."""
+        used: set[str] = set()
+        for launch in self.root.glob("*/launch.json"):
+            try:
+                spec = LaunchSpec.from_json(launch.read_text())
+            except (OSError, ValueError, TypeError):
+                continue
+            used.add(spec.image_id)
+            used.update(Path(p).name for p in (spec.kernel, spec.initrd) if p)
+        return used
 
     def get_available_resource(self) -> HostResources:
         c = self.config

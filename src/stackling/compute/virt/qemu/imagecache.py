@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -114,6 +115,25 @@ class ImageCache:
             os.replace(part, path)
         finally:
             part.unlink(missing_ok=True)
+
+    def prune(self, in_use: set[str], min_age: float = 86400.0) -> list[str]:
+        """Delete cached images no instance uses and nobody touched for ``min_age`` s
+        (Nova's ``remove_unused_original_minimum_age_seconds``); returns their ids."""
+        removed: list[str] = []
+        if not self.root.is_dir():
+            return removed
+        now = time.time()
+        for path in self.root.iterdir():
+            if path.name in in_use or path.name.endswith(".part"):
+                continue
+            try:
+                if now - path.stat().st_mtime < min_age:
+                    continue
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path.name)
+        return removed
 
     @staticmethod
     def _check_qcow2(image_id: str, path: Path) -> None:
