@@ -578,15 +578,18 @@ class ComputeAgent:
                     states.ACTIVE, states.PAUSED, states.SUSPENDED, states.STOPPED):
                 continue
             async with self._serialized(instance.uuid):
+                gone = False
                 try:
                     power = await self.driver.get_power_state(instance)
                 except InstanceNotFound:
-                    power = states.NOSTATE
+                    power, gone = states.NOSTATE, True
                 except VirtError:
                     continue
+                if power == states.NOSTATE and not gone:
+                    continue  # the hypervisor could not tell now: no news
                 values: dict[str, Any] = {"power_state": power}
-                if instance.vm_state == states.ACTIVE and power in (
-                        states.SHUTDOWN, states.CRASHED, states.NOSTATE):
+                if instance.vm_state == states.ACTIVE and (
+                        gone or power in (states.SHUTDOWN, states.CRASHED)):
                     values["vm_state"] = states.STOPPED
                 if values != {"power_state": instance.power_state}:
                     log.info("%s: power state %s -> %s", instance.uuid,
