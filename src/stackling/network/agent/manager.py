@@ -63,6 +63,7 @@ class NetworkAgent:
         self._reported_failed: dict[str, str] = {}
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         #: run after the agent stopped (e.g. removing the host bridge it made)
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
@@ -78,6 +79,7 @@ class NetworkAgent:
         self._tasks.append(asyncio.create_task(self._heartbeats()))
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -120,12 +122,17 @@ class NetworkAgent:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_resync = loop.time() + self.resync_interval
-        while True:
+        while not self._stopping:
             timeout = max(0.0, next_resync - loop.time())
             if self.last_report.pending:
                 timeout = min(timeout, self.tap_poll_interval)
+            # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancel that arrives as
+            # the event fires, and stop() would wait for this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._dirty.wait()
+            if self._stopping:
+                return
             try:
                 if self._dirty.is_set() or loop.time() >= next_resync:
                     await asyncio.sleep(COALESCE_SECONDS)  # let a burst of changes land

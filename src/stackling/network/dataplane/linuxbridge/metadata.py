@@ -148,7 +148,8 @@ class MetadataProxy:
 
     async def _answer(self, network_id: str, source: str, reader: asyncio.StreamReader
                       ) -> tuple[int, str, bytes]:
-        raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        async with asyncio.timeout(30):
+            raw = await reader.readuntil(b"\r\n\r\n")
         if len(raw) > MAX_HEADER_BYTES:
             return 400, "text/plain", b"request too large\n"
         lines = raw.decode("latin-1").split("\r\n")
