@@ -51,6 +51,10 @@ class SubnetState(_Payload):
     allocation_pools: list[tuple[str, str]] = Field(default_factory=list)  # (start, end)
     dns_nameservers: list[str] = Field(default_factory=list)
     host_routes: list[tuple[str, str]] = Field(default_factory=list)  # (destination, nexthop)
+    #: IPv6 only, Neutron's values: "slaac", "dhcpv6-stateful", "dhcpv6-stateless" or None
+    #: (the router sends no router advertisements for the subnet)
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
 
 
 class NetworkState(_Payload):
