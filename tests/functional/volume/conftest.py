@@ -18,7 +18,7 @@ from stackling.cli.image import ImageComponent
 from stackling.cli.up import build_root_app, prepare_all, start_bus, start_components
 from stackling.cli.volume import VolumeComponent
 from stackling.common.config import Config, load_config
-from stackling.volume.backends import Backend, FileBackend, MemoryBackend
+from stackling.volume.backends import Backend, FileBackend, MemoryBackend, NbdBackend
 from stackling.volume.backup.store import MemoryBackupStore
 
 V = "3.70"
@@ -137,6 +137,9 @@ async def volume_cloud(volume_config: Config, volume_backend: str
     backend: Backend
     if volume_backend == "memory":
         backend = MemoryBackend("memory", capacity_gb=100)
+    elif volume_backend == "nbd":
+        backend = NbdBackend("nbd", volume_config.data_dir / "volumes", "qcow2",
+                             port_min=18540, port_max=18549)
     else:
         backend = FileBackend("file", volume_config.data_dir / "volumes", "raw")
     volume = VolumeComponent(http=http, backend=backend, backups=MemoryBackupStore())

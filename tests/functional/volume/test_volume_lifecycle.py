@@ -170,3 +170,27 @@ async def test_file_backend_snapshot_clone_extend(volume_cloud: VolumeCloud) -> 
         assert r.status_code == 202
         await volume_cloud.wait(vid, "gone")
     assert list(pool.iterdir()) == []
+
+
+@pytest.mark.parametrize("volume_backend", ["nbd"])
+async def test_nbd_attachment_exports_and_unexports(volume_cloud: VolumeCloud) -> None:
+    vid = (await volume_cloud.create(1))["id"]
+    r = await volume_cloud.request("POST", "/attachments", json={"attachment": {
+        "volume_uuid": vid, "instance_uuid": "11111111-2222-3333-4444-555555555555",
+        "connector": {"host": "node-2"}}})
+    assert r.status_code == 200, r.text
+    att = r.json()["attachment"]
+    info = att["connection_info"]
+    assert info["driver_volume_type"] == "nbd" and info["data"]["access_mode"] == "rw"
+    url = f"nbd://{info['data']['host']}:{info['data']['port']}/{info['data']['export_name']}"
+    proc = await asyncio.create_subprocess_exec(
+        "qemu-io", "-f", "raw", "-c", "write -P 0x33 0 4k", "-c", "read -P 0x33 0 4k", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0 and b"verification failed" not in out, out + err
+    r = await volume_cloud.request("DELETE", f"/attachments/{att['id']}")
+    assert r.status_code == 200
+    assert volume_cloud.backend.procs == {}  # type: ignore[attr-defined]
+    r = await volume_cloud.request("DELETE", f"/volumes/{vid}")
+    await volume_cloud.wait(vid, "gone")
+    assert list((volume_cloud.config.data_dir / "volumes").iterdir()) == []
