@@ -208,7 +208,7 @@ class Client:
 
     async def metric(self, name: str) -> dict[str, float]:
         """Samples of one histogram on /metrics: {'sum': .., 'count': .., 'le=0.005': ..}."""
-        r = await self.http.get("/metrics")
+        r = await self.http.get("/metrics/", follow_redirects=True)
         out: dict[str, float] = {}
         for line in r.text.splitlines():
             if not line.startswith(name):
