@@ -61,6 +61,8 @@ def test_command_line(tmp_path: Path) -> None:
     kvm = cmdline.build("qemu-system-x86_64", spec, files)
     assert "-cpu" in kvm and "-vnc" not in kvm
     assert LaunchSpec.from_json(spec.to_json()) == spec
+    spec.vnc, spec.video = True, "virtio"
+    assert "-vga virtio" in " ".join(cmdline.build("qemu-system-x86_64", spec, files))
 
 
 class Source:

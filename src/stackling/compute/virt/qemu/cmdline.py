@@ -33,7 +33,7 @@ def build(binary: str, spec: LaunchSpec, files: InstanceFiles,
     if spec.accel == "kvm":
         argv += ["-cpu", "host,-arch-capabilities"]
     if spec.vnc:
-        argv += ["-vga", "std", "-vnc", f"unix:{files.vnc}",
+        argv += ["-vga", spec.video, "-vnc", f"unix:{files.vnc}",
                  "-device", "usb-ehci,id=usb", "-device", "usb-tablet,bus=usb.0"]
     if spec.kernel:
         argv += ["-kernel", spec.kernel]

@@ -48,6 +48,10 @@ from stackling.compute.virt.qemu.monitor import Monitor, MonitorError, connect
 log = logging.getLogger(__name__)
 
 RESIZE_SUFFIX = "_resize"
+#: the image property hw_video_model -> QEMU's -vga ("none": no display, no VNC console;
+#: under TCG a VGA text console that the kernel also logs to costs boot time)
+VIDEO_MODELS = {"std": "std", "vga": "std", "cirrus": "cirrus", "vmvga": "vmware",
+                "virtio": "virtio", "qxl": "qxl", "none": "none"}
 #: QMP run states -> power states
 POWER = {"running": states.RUNNING, "paused": states.POWER_PAUSED,
          "shutdown": states.SHUTDOWN, "postmigrate": states.POWER_SUSPENDED,
@@ -168,11 +172,16 @@ class QemuDriver(ComputeDriver):
             drive = str(files.config_drive)
         nics = [{"tap": tap_name(str(v["id"])),
                  "mac": str(v.get("mac_address") or v.get("address"))} for v in vifs]
+        video = str(props.get("hw_video_model") or "std")
+        if video not in VIDEO_MODELS:
+            raise SpawnError(f"Image {image.id}: hw_video_model {video!r} is not one of "
+                             f"{', '.join(sorted(VIDEO_MODELS))}.", retryable=False)
         spec = LaunchSpec(uuid=instance.uuid, name=instance.instance_name,
                           vcpus=instance.flavor.vcpus, memory_mb=instance.flavor.memory_mb,
                           disk=str(files.disk), kernel=kernel, initrd=initrd, cmdline=cmd,
                           config_drive=drive, machine=self.config.machine, accel=self.accel,
-                          vnc=self.config.vnc, nics=nics, image_id=image.id)
+                          vnc=self.config.vnc and video != "none",
+                          video=VIDEO_MODELS[video], nics=nics, image_id=image.id)
         files.write_spec(spec)
         return spec
 

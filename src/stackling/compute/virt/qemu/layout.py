@@ -32,6 +32,7 @@ class LaunchSpec:
     machine: str = "pc"
     accel: str = "tcg"
     vnc: bool = True
+    video: str = "std"  # QEMU's -vga model (the image's hw_video_model)
     nics: list[dict[str, str]] = field(default_factory=list)  # {"tap": ..., "mac": ...}
     image_id: str = ""
 
