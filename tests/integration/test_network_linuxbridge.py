@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -500,3 +502,44 @@ def test_ipv6_security_groups_and_anti_spoofing(lab: Lab) -> None:
     assert not ping6("vm3", "fd42::12")  # not a member of "default"
     lab.in_vm("vm1", "ip", "addr", "add", "fd42::99/64", "dev", "eth0", "nodad")
     assert not ping6("vm1", "fd42::12", source="fd42::99")
+
+
+def eui64(prefix: str, mac_address: str) -> str:
+    octets = [int(x, 16) for x in mac_address.split(":")]
+    octets[0] ^= 0x02
+    iid = bytes([*octets[:3], 0xFF, 0xFE, *octets[3:]])
+    net = ipaddress.ip_network(prefix)
+    return str(ipaddress.IPv6Address(int(net.network_address) | int.from_bytes(iid, "big")))
+
+
+def test_router_advertisements_give_slaac_and_a_default_route(lab: Lab) -> None:
+    net = network(108, "10.8.0.0/24", "10.8.0.1")
+    v6 = SubnetState(id=new_id(), network_id=net.id, cidr="fd48::/64", ip_version=6,
+                     gateway_ip="fd48::1", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    net = net.model_copy(update={"subnets": [*net.subnets, v6]})
+    vm = port(net, "10.8.0.11", 81, groups=["open"])
+    address = eui64("fd48::/64", vm.mac_address)
+    vm = vm.model_copy(update={"fixed_ips": [*vm.fixed_ips,
+                                             FixedIP(subnet_id=v6.id, ip_address=address)]})
+    open6 = group("open", rule("egress", ethertype="IPv6"), rule("ingress", ethertype="IPv6"))
+    lab.vm("vm", vm)
+    router = RouterState(id=new_id(), interfaces=[RouterInterfaceState(
+        port_id=new_id(), network_id=net.id, subnet_id=v6.id, ip_address="fd48::1",
+        prefixlen=64, mac_address=mac(95))])
+    lab.apply(HostState(host=HOST, networks=[net], ports=[vm], security_groups=[open6],
+                        routers=[router]))
+
+    def slaac_ready() -> bool:
+        addrs = lab.in_vm("vm", "ip", "-6", "addr", "show", "dev", "eth0").stdout
+        routes = lab.in_vm("vm", "ip", "-6", "route", "show", "default").stdout
+        return address in addrs and "via fe80::" in routes
+
+    deadline = time.monotonic() + 30
+    while not slaac_ready() and time.monotonic() < deadline:
+        lab.in_vm("vm", "busybox", "ping6", "-c", "1", "-W", "1", "ff02::2", check=False)
+    assert slaac_ready()
+    assert lab.in_vm("vm", "busybox", "ping6", "-c", "3", "-W", "1", "-w", "4", "fd48::1",
+                     check=False).returncode == 0
+    # the router goes: its advertising dnsmasq goes with it
+    lab.apply(HostState(host=HOST, networks=[net], ports=[vm], security_groups=[open6]))
+    assert lab.dnsmasq_pids() == []

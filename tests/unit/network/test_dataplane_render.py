@@ -8,7 +8,7 @@ from stackling.network.dataplane import DATAPLANES, LinuxBridgeDataplane, NoopDa
 from stackling.network.dataplane.linuxbridge import firewall
 from stackling.network.dataplane.linuxbridge.dhcp import dnsmasq_argv, render_hosts, render_opts
 from stackling.network.dataplane.linuxbridge.names import bridge_name, dhcp_ns, vxlan_name
-from stackling.network.dataplane.linuxbridge.router import render_nat
+from stackling.network.dataplane.linuxbridge.router import ra_argv, render_nat
 from stackling.network.rpcapi import (
     FixedIP,
     FloatingIPState,
@@ -199,3 +199,19 @@ async def test_noop_reports_compute_ports_of_its_host() -> None:
     assert dp.last_state == state
     await dp.teardown()
     assert dp.last_state is None
+
+
+def test_router_advertisements_only_for_subnets_with_an_ra_mode() -> None:
+    net = network()
+    router = RouterState(id="r1", interfaces=[
+        RouterInterfaceState(port_id="i-000000000004", network_id=NET, subnet_id=SUB4,
+                             ip_address="10.0.0.1", prefixlen=24, mac_address="fa:16:3e:0:1:1"),
+        RouterInterfaceState(port_id="i-000000000006", network_id=NET, subnet_id=SUB6,
+                             ip_address="fd00::1", prefixlen=64, mac_address="fa:16:3e:0:1:2")])
+    assert ra_argv(router, {NET: net}, Path("/x")) is None  # no ipv6_ra_mode: Neutron's None
+    slaac = net.model_copy(update={"subnets": [net.subnets[0], net.subnets[1].model_copy(
+        update={"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"})]})
+    argv = ra_argv(router, {NET: slaac}, Path("/x"))
+    assert argv is not None and "--enable-ra" in argv and "--port=0" in argv
+    assert "--interface=qr-i-000000000" in argv
+    assert "--dhcp-range=::,constructor:qr-i-000000000,ra-only,64,1h" in argv

@@ -57,7 +57,7 @@ from stackling.network.dataplane.linuxbridge.names import (
     tap_name,
     vxlan_name,
 )
-from stackling.network.dataplane.linuxbridge.router import render_nat
+from stackling.network.dataplane.linuxbridge.router import ra_argv, render_nat
 from stackling.network.rpcapi import ROLES, HostState, NetworkState, PortState, RouterState
 
 log = logging.getLogger("stackling.network.dataplane")
@@ -135,6 +135,9 @@ class LinuxBridgeDataplane(Dataplane):
 
     def _dhcp_dir(self, network_id: str) -> Path:
         return self.options.data_dir / "dhcp" / network_id
+
+    def _ra_dir(self, router_id: str) -> Path:
+        return self.options.data_dir / "ra" / router_id
 
     # -- the reconcile ------------------------------------------------------------------
     async def apply(self, state: HostState) -> ApplyReport:
@@ -457,6 +460,12 @@ class LinuxBridgeDataplane(Dataplane):
             routes[str(ipaddress.ip_network(dest, strict=False))] = nexthop
         await self._ensure_routes(ns, routes)
         await cmd.nft(render_nat(router), netns=ns)
+        advertiser = DnsmasqProcess(self._ra_dir(router.id))
+        argv = ra_argv(router, nets, advertiser.workdir)
+        if argv is None:
+            await advertiser.stop()
+        else:
+            await advertiser.ensure(ns, argv, "", "")
         return keep
 
     async def _ensure_routes(self, ns: str, wanted: dict[str, str]) -> None:
@@ -477,9 +486,21 @@ class LinuxBridgeDataplane(Dataplane):
         for ns in await cmd.netns_list():
             if ns.startswith((f"{prefix}qdhcp-", f"{prefix}qrouter-")) and ns not in wanted:
                 await self._delete_ns(ns)
+        existing = await cmd.netns_list()
         await self._remove_stale_dhcp_dirs(
-            {n for n in (ns.removeprefix(f"{prefix}qdhcp-") for ns in await cmd.netns_list()
-                         if ns.startswith(f"{prefix}qdhcp-"))})
+            {ns.removeprefix(f"{prefix}qdhcp-") for ns in existing
+             if ns.startswith(f"{prefix}qdhcp-")})
+        await self._remove_stale_ra_dirs(
+            {ns.removeprefix(f"{prefix}qrouter-") for ns in existing
+             if ns.startswith(f"{prefix}qrouter-")})
+
+    async def _remove_stale_ra_dirs(self, routers: set[str]) -> None:
+        root = self.options.data_dir / "ra"
+        if root.is_dir():
+            for workdir in root.iterdir():
+                if workdir.name not in routers:
+                    await DnsmasqProcess(workdir).stop()
+                    shutil.rmtree(workdir, ignore_errors=True)
 
     async def _remove_stale_dhcp_dirs(self, served: set[str]) -> None:
         root = self.options.data_dir / "dhcp"
@@ -499,6 +520,10 @@ class LinuxBridgeDataplane(Dataplane):
             network_id = ns.removeprefix(f"{prefix}qdhcp-")
             await self.metadata.remove(network_id)
             await DnsmasqProcess(self._dhcp_dir(network_id)).stop()
+        if ns.startswith(f"{prefix}qrouter-"):
+            workdir = self._ra_dir(ns.removeprefix(f"{prefix}qrouter-"))
+            await DnsmasqProcess(workdir).stop()
+            shutil.rmtree(workdir, ignore_errors=True)
         try:
             await cmd.run("ip", "netns", "del", ns)
         except cmd.CommandError as exc:
@@ -513,6 +538,7 @@ class LinuxBridgeDataplane(Dataplane):
                 if ns.startswith((f"{prefix}qdhcp-", f"{prefix}qrouter-")):
                     await self._delete_ns(ns)
             await self._remove_stale_dhcp_dirs(set())
+            await self._remove_stale_ra_dirs(set())
             await self.metadata.close()
             self._bridges = {}
             await self._remove_stale_l2(set())

@@ -9,12 +9,21 @@ network's bridge, a gateway (``qg-``) in the external network's bridge, and nfta
 * the gateway: everything else leaving through ``qg-`` is SNATed to the gateway address
   when ``enable_snat`` (Neutron's default), nothing otherwise;
 * traffic between the router's own subnets is routed, never NATed.
+
+IPv6 router advertisements (:func:`ra_argv`): a dnsmasq in the router namespace that only
+advertises (``--port=0``, answers no DHCP request), for the subnets with an
+``ipv6_ra_mode``: ``slaac`` -> autonomous flag (``ra-only``), ``dhcpv6-stateless`` -> plus
+the other-config flag (``ra-stateless``), ``dhcpv6-stateful`` -> the managed flag (the
+addresses come from the network's DHCP namespace).
 """
 
 from __future__ import annotations
 
-from stackling.network.dataplane.linuxbridge.names import gateway_if
-from stackling.network.rpcapi import RouterState
+import ipaddress
+from pathlib import Path
+
+from stackling.network.dataplane.linuxbridge.names import gateway_if, router_if
+from stackling.network.rpcapi import NetworkState, RouterState, SubnetState
 
 NAT_TABLE = "stackling"
 
@@ -50,3 +59,38 @@ def render_nat(router: RouterState) -> str:
     lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+_RA_MODES = {"slaac": "ra-only", "dhcpv6-stateless": "ra-stateless", "dhcpv6-stateful": "static"}
+
+
+def ra_subnets(router: RouterState, networks: dict[str, NetworkState]
+               ) -> list[tuple[str, SubnetState]]:
+    """(qr- interface, subnet) for each IPv6 router interface whose subnet wants RAs."""
+    out = []
+    for itf in router.interfaces:
+        net = networks.get(itf.network_id)
+        subnet = next((s for s in net.subnets if s.id == itf.subnet_id), None) if net else None
+        if subnet is not None and subnet.ip_version == 6 and subnet.ipv6_ra_mode in _RA_MODES:
+            out.append((router_if(itf.port_id), subnet))
+    return out
+
+
+def ra_argv(router: RouterState, networks: dict[str, NetworkState], workdir: Path,
+            binary: str = "dnsmasq") -> list[str] | None:
+    """The advertising dnsmasq's command line, or ``None`` when nothing is advertised."""
+    wanted = ra_subnets(router, networks)
+    if not wanted:
+        return None
+    argv = [binary, "--no-hosts", "--no-resolv", "--port=0", "--conf-file=/dev/null",
+            f"--pid-file={workdir / 'pid'}", "--user=root", f"--log-facility={workdir / 'log'}",
+            "--enable-ra", "--bind-interfaces", "--dhcp-ignore=tag:!known",
+            f"--dhcp-hostsfile={workdir / 'host'}", f"--dhcp-optsfile={workdir / 'opts'}",
+            f"--dhcp-leasefile={workdir / 'leases'}"]
+    for device in sorted({d for d, _ in wanted}):
+        argv.append(f"--interface={device}")
+    for device, subnet in wanted:
+        prefixlen = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+        argv.append(f"--dhcp-range=::,constructor:{device},{_RA_MODES[subnet.ipv6_ra_mode or '']},"
+                    f"{prefixlen},1h")
+    return argv
