@@ -9,6 +9,8 @@ from stackling.identity.service.fernet import KeyRepository
 from stackling.identity.service.identity import Identity
 from stackling.image.service.glance import MIGRATIONS as IMAGE_MIGRATIONS
 from stackling.image.service.glance import VERSION_TABLE as IMAGE_VERSION_TABLE
+from stackling.network.service.core import MIGRATIONS as NETWORK_MIGRATIONS
+from stackling.network.service.core import VERSION_TABLE as NETWORK_VERSION_TABLE
 
 
 async def db_upgrade(config: Config) -> int:
@@ -24,6 +26,12 @@ async def db_upgrade(config: Config) -> int:
     finally:
         await engine.dispose()
     print("image: database at the newest schema")
+    engine = create_engine(config.database_url("network"), echo=config.database.echo)
+    try:
+        await upgrade(engine, NETWORK_MIGRATIONS, NETWORK_VERSION_TABLE)
+    finally:
+        await engine.dispose()
+    print("network: database at the newest schema")
     return 0
 
 
