@@ -71,6 +71,16 @@ def boot_time_of(pid: int) -> float:
     return time.time() - uptime + start_ticks / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far (threads included)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 class Cloud:
     def __init__(self, base: str, data_dir: Path) -> None:
         self.base = base
@@ -131,10 +141,12 @@ class Cloud:
                     done = time.time()
                     if qemu_start is None:
                         qemu_start = boot_time_of(int(pidfile.read_text()))
+                    cpu = cpu_seconds(int(pidfile.read_text()))
                     if keep is not None:
                         save_launch(pidfile.parent, keep)
                     return {"total": done - t0, "api_accept": accepted - t0,
-                            "control_plane": qemu_start - t0, "guest": done - qemu_start}
+                            "control_plane": qemu_start - t0, "guest": done - qemu_start,
+                            "qemu_cpu": cpu}
                 if polls % 20 == 0:  # a failed boot: look now and then, not every poll
                     server = self.http.get(f"{self.base}/compute/v2.1/servers/{sid}").json()
                     if server["server"]["status"] == "ERROR":
@@ -181,7 +193,8 @@ def full_until_marker(disk: Path, keep: Path, poll: float, timeout: float
     try:
         while time.time() - t0 < timeout:
             if log.exists() and MARKER.encode() in log.read_bytes():
-                return {"total": time.time() - t0}
+                return {"total": time.time() - t0,
+                        "qemu_cpu": cpu_seconds(int((run / "pid").read_text()))}
             time.sleep(poll)
         raise Failure(f"stackling's command line: no '{MARKER}' within {timeout:.0f} s")
     finally:
@@ -202,7 +215,7 @@ def bare_until_marker(disk: Path, workdir: Path, poll: float, timeout: float
     try:
         while time.time() - t0 < timeout:
             if log.exists() and MARKER.encode() in log.read_bytes():
-                return {"total": time.time() - t0}
+                return {"total": time.time() - t0, "qemu_cpu": cpu_seconds(proc.pid)}
             if proc.poll() is not None:
                 err = proc.stderr.read().decode() if proc.stderr else ""
                 raise Failure(f"bare qemu exited: {err}")
@@ -225,6 +238,9 @@ def table(result: dict[str, Any]) -> str:
         f"{s['median_guest']:.2f} s |",
         f"| stackling's own QEMU command line started by hand -> marker | "
         f"{result['full']['median']:.2f} s | |",
+        f"| QEMU CPU seconds until the marker (median; less sensitive to other load) | "
+        f"{b['median_cpu']:.2f} s (by hand with stackling's line: "
+        f"{result['full']['median_cpu']:.2f} s) | {s['median_cpu']:.2f} s |",
         f"| ratio of medians (floor <= {FLOOR}) | | **{result['ratio']:.2f}** |",
         f"| per-pair ratios | | {', '.join(f'{r:.2f}' for r in result['pair_ratios'])} |",
         f"| cold first boot (image fetched into the cache) | | {result['cold']['total']:.2f} s |",
@@ -285,7 +301,9 @@ def main() -> int:
                     full.append(full_until_marker(disk, keep, poll, args.timeout))
                 else:
                     stack.append(cloud.boot_until_marker(image, flavor, poll, args.timeout))
-            print(f"round {n + 1}: bare {bare[-1]['total']:.2f} s, stackling's command line "
+            print(f"round {n + 1}: cpu bare {bare[-1]['qemu_cpu']:.2f} s, by hand "
+                  f"{full[-1]['qemu_cpu']:.2f} s, stackling {stack[-1]['qemu_cpu']:.2f} s; "
+                  f"wall: bare {bare[-1]['total']:.2f} s, stackling's command line "
                   f"{full[-1]['total']:.2f} s, stackling "
                   f"{stack[-1]['total']:.2f} s (control plane "
                   f"{stack[-1]['control_plane']:.2f} s, guest {stack[-1]['guest']:.2f} s)",
@@ -294,9 +312,12 @@ def main() -> int:
             "runs": stack, "median": statistics.median(r["total"] for r in stack),
             "median_control_plane": statistics.median(r["control_plane"] for r in stack),
             "median_guest": statistics.median(r["guest"] for r in stack),
-            "median_api_accept": statistics.median(r["api_accept"] for r in stack)}
-        result["bare"] = {"runs": bare, "median": statistics.median(r["total"] for r in bare)}
+            "median_api_accept": statistics.median(r["api_accept"] for r in stack),
+            "median_cpu": statistics.median(r["qemu_cpu"] for r in stack)}
+        result["bare"] = {"runs": bare, "median": statistics.median(r["total"] for r in bare),
+                          "median_cpu": statistics.median(r["qemu_cpu"] for r in bare)}
         result["full"] = {"runs": full, "median": statistics.median(r["total"] for r in full),
+                          "median_cpu": statistics.median(r["qemu_cpu"] for r in full),
                           "argv": json.loads((keep / "argv.json").read_text())["argv"]}
         result["ratio"] = result["stackling"]["median"] / result["bare"]["median"]
         result["pair_ratios"] = [s["total"] / b["total"] for s, b in zip(stack, bare,
