@@ -52,3 +52,18 @@ async def test_errors_have_neutrons_shape(net_cloud: NetCloud) -> None:
     assert r.status_code == 400 and "NeutronError" in r.json()
     r = await net_cloud.client.get("/network/v2.0/networks")
     assert r.status_code == 401
+
+
+async def test_bootstrap_is_idempotent(net_cloud: NetCloud) -> None:
+    from stackling.cli.network import bootstrap
+
+    svc = net_cloud.network.svc
+    assert svc is not None
+    admin, demo = await net_cloud.project_id("admin"), await net_cloud.project_id("demo")
+    before = {k: len((await net_cloud.ok("GET", f"/v2.0/{k}"))[k.replace("-", "_")])
+              for k in ("networks", "subnets", "routers", "ports", "security-groups")}
+    await bootstrap(svc, admin, demo)  # a second `stackling up` on the same data dir
+    after = {k: len((await net_cloud.ok("GET", f"/v2.0/{k}"))[k.replace("-", "_")])
+             for k in ("networks", "subnets", "routers", "ports", "security-groups")}
+    assert before == after
+    assert before["networks"] == 2 and before["routers"] == 1
