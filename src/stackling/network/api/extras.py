@@ -3,6 +3,7 @@ and network IP availability."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -184,8 +185,6 @@ async def tag_list(request: Request, collection: str, ident: str) -> JSONRespons
 @router.put("/{collection}/{ident}/tags")
 async def tag_replace(request: Request, collection: str, ident: str) -> JSONResponse:
     ctx = await caller(request)
-    import json
-
     try:
         body = json.loads(await request.body() or b"null")
     except ValueError:

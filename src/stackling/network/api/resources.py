@@ -3,6 +3,7 @@ routers, floating IPs): one table of service functions, one route factory."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -146,8 +147,6 @@ async def remove_router_interface(request: Request, ident: str) -> JSONResponse:
 
 
 async def _plain_body(request: Request) -> dict[str, Any]:
-    import json
-
     try:
         body = json.loads(await request.body() or b"null")
     except ValueError:
