@@ -147,6 +147,12 @@ async def prepare_all(config: Config, components: list[Component]) -> Prepared:
     if passwords is None:
         passwords = {"admin": new_secret(18), "demo": new_secret(18)}
     users = [c.service_user for c in components if c.service_user]
+    if not config.metadata.shared_secret:
+        # the metadata proxy (network agent) and the metadata service share it; generated
+        # once and kept in the data dir (mode 0600), never logged
+        generated, _ = service_users.load_or_create(config.data_dir / "metadata-secret.yaml",
+                                                    ["shared_secret"])
+        config.metadata.shared_secret = generated["shared_secret"]
     service_passwords, created = service_users.load_or_create(
         config.data_dir / "service-users.yaml", users)
     say("identity: bootstrapping region, domain, projects, users, catalog"
