@@ -164,6 +164,9 @@ class VolumeType(Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     extra_specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
     qos_specs_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # the type's encryption spec (provider, cipher, key_size, control_location, ids and
+    # times); volumes of an encrypted type are refused: stackling cannot encrypt yet
+    encryption: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

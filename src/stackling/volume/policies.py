@@ -74,6 +74,7 @@ RULES = {
     "limits_extension:used_limits": READER,
     "volume_extension:capabilities": ADMIN,
     "volume_extension:qos_specs_manage": ADMIN,
+    "volume_extension:volume_type_encryption": ADMIN,
     "group:group_types_manage": ADMIN, "group:create": MEMBER, "group:update": MEMBER,
     "group:delete": MEMBER, "group:reset_status": ADMIN,
     "group:create_group_snapshot": MEMBER, "group:delete_group_snapshot": MEMBER,

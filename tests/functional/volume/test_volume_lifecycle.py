@@ -194,3 +194,28 @@ async def test_nbd_attachment_exports_and_unexports(volume_cloud: VolumeCloud) -
     r = await volume_cloud.request("DELETE", f"/volumes/{vid}")
     await volume_cloud.wait(vid, "gone")
     assert list((volume_cloud.config.data_dir / "volumes").iterdir()) == []
+
+
+async def test_encryption_specs_are_recorded_and_encrypted_types_refused(
+        volume_cloud: VolumeCloud) -> None:
+    r = await volume_cloud.request("POST", "/types", json={"volume_type": {"name": "luks"}})
+    tid = r.json()["volume_type"]["id"]
+    r = await volume_cloud.request("POST", f"/types/{tid}/encryption", json={"encryption": {
+        "provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256,
+        "control_location": "front-end"}})
+    assert r.status_code == 200, r.text
+    enc = r.json()["encryption"]
+    r = await volume_cloud.request("POST", "/volumes", json={"volume": {
+        "size": 1, "volume_type": tid}})
+    assert r.status_code == 400 and "encryption" in r.json()["badRequest"]["message"]
+    r = await volume_cloud.request("PUT", f"/types/{tid}/encryption/{enc['encryption_id']}",
+                                   json={"encryption": {"key_size": 128}})
+    assert r.json() == {"encryption": {"key_size": 128}}
+    r = await volume_cloud.request("GET", f"/types/{tid}/encryption/key_size")
+    assert r.json() == {"key_size": "128"}
+    r = await volume_cloud.request("DELETE", f"/types/{tid}/encryption/{enc['encryption_id']}")
+    assert r.status_code == 202
+    r = await volume_cloud.request("GET", f"/types/{tid}/encryption")
+    assert r.json() == {}
+    vol = await volume_cloud.create(1, volume_type=tid)
+    assert vol["encrypted"] is False

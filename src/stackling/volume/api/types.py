@@ -163,3 +163,64 @@ async def action(request: Request, type_id: str) -> Response:
             await fn(svc, ctx, type_id, project)
             return accepted()
     raise BadRequest("There is no such action: " + ", ".join(sorted(body)))
+
+
+# -- encryption specs (recorded; volumes of an encrypted type are refused) --------------------
+ENCRYPTION_RULE = "volume_extension:volume_type_encryption"
+
+
+def _shown(spec: dict[str, Any]) -> dict[str, Any]:
+    out = {k: spec.get(k) for k in ("volume_type_id", "encryption_id", "provider", "cipher",
+                                     "key_size", "control_location", "created_at",
+                                     "updated_at")}
+    out["deleted"] = False
+    out["deleted_at"] = None
+    return out
+
+
+@router.get("/v3/types/{type_id}/encryption")
+async def show_encryption(request: Request, type_id: str) -> Response:
+    ctx = await caller(request)
+    authorize(request, ctx, ENCRYPTION_RULE)
+    spec = await service.get_encryption(volumes(request), ctx, type_id)
+    return reply(_shown(spec) if spec else {})
+
+
+@router.get("/v3/types/{type_id}/encryption/{key}")
+async def show_encryption_item(request: Request, type_id: str, key: str) -> Response:
+    ctx = await caller(request)
+    authorize(request, ctx, ENCRYPTION_RULE)
+    spec = await service.get_encryption(volumes(request), ctx, type_id)
+    if key not in service.ENCRYPTION_KEYS or key not in spec:
+        raise NotFound(f"Volume type encryption for type {type_id} has no {key}.")
+    value = spec[key]
+    return reply({key: value if value is None else str(value)})
+
+
+@router.post("/v3/types/{type_id}/encryption")
+async def create_encryption(request: Request, type_id: str) -> Response:
+    ctx = await caller(request)
+    authorize(request, ctx, ENCRYPTION_RULE)
+    spec = section(await json_body(request), "encryption")
+    made = await service.create_encryption(volumes(request), ctx, type_id, spec)
+    return reply({"encryption": {k: made.get(k) for k in (
+        "volume_type_id", "encryption_id", "provider", "cipher", "key_size",
+        "control_location")}})
+
+
+@router.put("/v3/types/{type_id}/encryption/{encryption_id}")
+async def update_encryption(request: Request, type_id: str, encryption_id: str) -> Response:
+    ctx = await caller(request)
+    authorize(request, ctx, ENCRYPTION_RULE)
+    spec = section(await json_body(request), "encryption")
+    changed = await service.update_encryption(volumes(request), ctx, type_id, encryption_id,
+                                              spec)
+    return reply({"encryption": changed})
+
+
+@router.delete("/v3/types/{type_id}/encryption/{encryption_id}")
+async def delete_encryption(request: Request, type_id: str, encryption_id: str) -> Response:
+    ctx = await caller(request)
+    authorize(request, ctx, ENCRYPTION_RULE)
+    await service.delete_encryption(volumes(request), ctx, type_id, encryption_id)
+    return accepted()

@@ -3,6 +3,8 @@ scheduler matches against pool capabilities) and project access to private types
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -176,3 +178,73 @@ async def remove_access(svc: VolumeService, ctx: RequestContext, type_id: str,
             VolumeTypeAccess.volume_type_id == row.id, VolumeTypeAccess.project_id == project))
         if not getattr(result, "rowcount", 0):
             raise NotFound(f"Volume type access not found for {type_id} / {project}.")
+
+
+ENCRYPTION_KEYS = ("provider", "cipher", "key_size", "control_location")
+
+
+def _check_encryption(spec: dict[str, Any], partial: bool) -> dict[str, Any]:
+    extra = sorted(set(spec) - set(ENCRYPTION_KEYS))
+    if extra:
+        raise BadRequest(f"Invalid input received: unexpected keys {', '.join(extra)}")
+    if not partial and not isinstance(spec.get("provider"), str):
+        raise BadRequest("Invalid input received: provider must be specified.")
+    location = spec.get("control_location", None if partial else "front-end")
+    if location is not None and location not in ("front-end", "back-end"):
+        raise BadRequest("Invalid input received: control_location must be front-end or "
+                         "back-end.")
+    size = spec.get("key_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                             or size <= 0):
+        raise BadRequest("Invalid input received: key_size must be a positive integer.")
+    out = dict(spec)
+    if location is not None:
+        out["control_location"] = location
+    return out
+
+
+async def get_encryption(svc: VolumeService, ctx: RequestContext, type_id: str
+                         ) -> dict[str, Any]:
+    async with svc.store.read() as session:
+        row = await find_type(session, ctx, type_id)
+        return dict(row.encryption or {})
+
+
+async def create_encryption(svc: VolumeService, ctx: RequestContext, type_id: str,
+                            spec: dict[str, Any]) -> dict[str, Any]:
+    checked = _check_encryption(spec, partial=False)
+    async with svc.store.write() as session:
+        row = await find_type(session, ctx, type_id)
+        if row.encryption:
+            raise BadRequest(f"Invalid volume_type: Volume type encryption for type "
+                             f"{type_id} already exists.")
+        used = (await session.execute(select(Volume.id).where(
+            Volume.volume_type_id == row.id, ~Volume.deleted))).first()
+        if used is not None:
+            raise BadRequest("Invalid volume_type: Cannot create encryption specs. Volume "
+                             "type in use.")
+        now = utcnow().isoformat()
+        row.encryption = {"volume_type_id": row.id, "encryption_id": new_uuid(),
+                          "cipher": None, "key_size": None, **checked,
+                          "created_at": now, "updated_at": None}
+        return dict(row.encryption)
+
+
+async def update_encryption(svc: VolumeService, ctx: RequestContext, type_id: str,
+                            encryption_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    checked = _check_encryption(spec, partial=True)
+    async with svc.store.write() as session:
+        row = await find_type(session, ctx, type_id)
+        if not row.encryption or row.encryption.get("encryption_id") != encryption_id:
+            raise NotFound(f"Volume type encryption for type {type_id} does not exist.")
+        row.encryption = {**row.encryption, **checked, "updated_at": utcnow().isoformat()}
+    return checked
+
+
+async def delete_encryption(svc: VolumeService, ctx: RequestContext, type_id: str,
+                            encryption_id: str) -> None:
+    async with svc.store.write() as session:
+        row = await find_type(session, ctx, type_id)
+        if not row.encryption or row.encryption.get("encryption_id") != encryption_id:
+            raise NotFound(f"Volume type encryption for type {type_id} does not exist.")
+        row.encryption = None

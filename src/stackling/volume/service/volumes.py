@@ -132,6 +132,9 @@ async def create(svc: VolumeService, ctx: RequestContext, req: NewVolume) -> Vol
     zone = req.availability_zone or svc.conf.default_availability_zone
     if zone != svc.conf.default_availability_zone:
         raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
+    if vtype.encryption:
+        raise BadRequest(f"Invalid volume_type: Volume type {vtype.name} asks for encryption, "
+                         "which this cloud does not provide.")
     if vtype.extra_specs.get("multiattach", "").lower() in ("<is> true", "true"):
         req.multiattach = True
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:56:12.443993
+Create Date: 2026-11-22 05:34:10.919198
 """
 from alembic import op
 import sqlalchemy as sa
@@ -226,6 +226,7 @@ def upgrade() -> None:
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('extra_specs', sa.JSON(), nullable=False),
     sa.Column('qos_specs_id', sa.String(length=36), nullable=True),
+    sa.Column('encryption', sa.JSON(), nullable=True),
     sa.Column('created_at', stackling.db.base.UTCDateTime(), nullable=False),
     sa.Column('updated_at', stackling.db.base.UTCDateTime(), nullable=True),
     sa.Column('deleted_at', stackling.db.base.UTCDateTime(), nullable=True),
