@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 
 from stackling.cli.component import Component, Runtime
 from stackling.clients.image import ImageClient
+from stackling.clients.network import NetworkClient
 from stackling.clients.session import ServiceSession
 from stackling.compute.agent.manager import ComputeAgent
 from stackling.compute.api.app import create_app
@@ -47,6 +48,8 @@ class ComputeComponent(Component):
         runtime.stack.push_async_callback(session.close)
         images = ImageClient(session)
         svc = ComputeService(config, runtime.bus, images)
+        network = NetworkClient(session)
+        svc.network = network
         await svc.start()
         runtime.stack.push_async_callback(svc.close)
         self.svc = svc
@@ -75,7 +78,11 @@ class ComputeComponent(Component):
                                        heartbeat_interval=conf.heartbeat_interval,
                                        resource_interval=periodic,
                                        power_sync_interval=periodic,
-                                       call_timeout=config.bus.call_timeout))
+                                       call_timeout=config.bus.call_timeout,
+                                       network=network,
+                                       vif_plugging_timeout=conf.vif_plugging_timeout,
+                                       vif_plugging_is_fatal=conf.vif_plugging_is_fatal,
+                                       default_zone=conf.default_availability_zone))
         # a sim's hosts register a few dozen at a time (each start is a few conductor calls)
         for first in range(0, len(agents), 32):
             batch = agents[first:first + 32]

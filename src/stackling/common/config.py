@@ -219,6 +219,10 @@ class ComputeConfig(_Section):
     # how many fake hypervisors this process runs (``stackling sim --hosts N``); with more
     # than one they are named <host>-0001, <host>-0002, ...
     fake_hosts: int = Field(default=1, ge=1, le=100000)
+    # how long a build waits for network-vif-plugged of its ports (Nova's
+    # vif_plugging_timeout, 0: do not wait) and whether a timeout fails the build
+    vif_plugging_timeout: float = Field(default=300.0, ge=0)
+    vif_plugging_is_fatal: bool = True
     # return a generated adminPass from server create / rebuild (Nova's default)
     enable_instance_password: bool = True
     # create m1.tiny ... m1.xlarge on first start

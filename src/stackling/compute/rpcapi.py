@@ -105,6 +105,10 @@ class RequestSpec(_Payload):
     # fetches the data itself. Keys: id, name, disk_format, container_format, size,
     # min_ram, min_disk, properties.
     image: dict[str, Any] | None = None
+    # the ports to give the instance, as compute-api resolved the request's ``networks``
+    # (empty: none): each ``{"network_id", "port_id", "fixed_ip", "tag"}``; a ``port_id``
+    # is the user's own port (bound, not created), otherwise the agent creates one
+    requested_networks: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # -- scheduler ----------------------------------------------------------------------------------

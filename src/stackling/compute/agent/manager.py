@@ -27,8 +27,10 @@ from typing import Any
 
 from stackling.bus import Message, Subscription, Transport
 from stackling.clients.image import ImageClient
+from stackling.clients.network import NetworkClient
 from stackling.common.errors import NotFound, StacklingError
 from stackling.compute import states
+from stackling.compute.agent.network import Allocation, PortBinder
 from stackling.compute.rpcapi import (
     ActionEvent,
     BuildAndRunInstance,
@@ -111,8 +113,14 @@ class ComputeAgent:
     def __init__(self, host: str, bus: Transport, driver: ComputeDriver,
                  images: ImageClient | None, *, heartbeat_interval: float = 10.0,
                  resource_interval: float = 60.0, call_timeout: float | None = None,
-                 power_sync_interval: float = 60.0) -> None:
+                 power_sync_interval: float = 60.0, network: NetworkClient | None = None,
+                 vif_plugging_timeout: float = 300.0, vif_plugging_is_fatal: bool = True,
+                 default_zone: str = "nova") -> None:
         self.host = host
+        self.ports = PortBinder(network, host) if network is not None else None
+        self.vif_plugging_timeout = vif_plugging_timeout
+        self.vif_plugging_is_fatal = vif_plugging_is_fatal
+        self.default_zone = default_zone
         self.bus = bus
         self.driver = driver
         self.images = images
@@ -232,32 +240,57 @@ class ComputeAgent:
     # -- flow steps 6-8: build ----------------------------------------------------------------
     async def build_and_run_instance(self, m: BuildAndRunInstance) -> None:
         spec, uuid, rid = m.spec, m.spec.instance_uuid, m.request_id
-        # step 6: everything about the instance comes from the conductor. Without volumes
-        # and ports to prepare (no volume or network service yet) the build goes straight to
-        # spawning; the block_device_mapping and networking task states come with them.
-        # The build event starts in the same conductor call.
-        instance = await self._advance(uuid, Task.SPAWNING, [Task.SCHEDULING], self.conductor
-                                       .event(uuid, rid, BUILD_EVENT, "start"))
+        # step 6: everything about the instance comes from the conductor. With ports to
+        # prepare the build goes through ``networking`` first, then ``spawning``. The build
+        # event starts in the same conductor call.
+        wants_ports = bool(spec.requested_networks) and self.ports is not None
+        instance = await self._advance(
+            uuid, Task.NETWORKING if wants_ports else Task.SPAWNING, [Task.SCHEDULING],
+            self.conductor.event(uuid, rid, BUILD_EVENT, "start"))
         if instance is None:
-            log.info("build of %s abandoned: it was deleted or changed", uuid)
-            await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
-                                              "The server was deleted during the build.")
+            await self._abandoned(m)
             return
+        alloc: Allocation | None = None
+        in_network = False  # a network failure is not retried on another host
+        waits: dict[str, asyncio.Future[str]] = {}
         try:
             # step 7: other services over REST, with the service token (the image's
             # description came with the request when compute-api read it)
             image = (_image_meta(spec.image) if spec.image and spec.image.get("id") ==
                      spec.image_ref else await self._image(spec.image_ref))
-            network = NetworkInfo()  # no network service yet: boot without ports
-            # step 8: the hypervisor starts the VM (no "vif plugged" to wait for: no ports)
+            network = NetworkInfo()
+            if wants_ports:
+                assert self.ports is not None
+                in_network = True
+                alloc = await self.ports.allocate(instance, spec.requested_networks,
+                                                  spec.availability_zone or self.default_zone)
+                if self.vif_plugging_timeout > 0:  # listen before the agent can report
+                    waits = {p.id: self.expect_event(uuid, "network-vif-plugged", p.id)
+                             for p in alloc.ports}
+                await self.ports.bind(alloc)
+                network = await self.ports.network_info(alloc)
+                in_network = False
+                spawning = await self._advance(uuid, Task.SPAWNING, [Task.NETWORKING])
+                if spawning is None:
+                    await self.ports.undo(alloc)
+                    await self._abandoned(m)
+                    return
+                instance = spawning
+            # step 8: the hypervisor starts the VM, then the ports come up
             await self.driver.spawn(instance, image, network)
+            if waits:
+                await self._wait_plugged(instance, waits)
         except SpawnError as exc:
+            await self._undo_ports(alloc)
             await self._build_failed(m, str(exc), exc.retryable)
             return
         except (VirtError, StacklingError) as exc:
             text = exc.message if isinstance(exc, StacklingError) else str(exc)
-            await self._build_failed(m, text, not isinstance(exc, NotFound))
+            await self._undo_ports(alloc)
+            await self._build_failed(m, text, not isinstance(exc, NotFound) and not in_network)
             return
+        finally:
+            self._forget(uuid, waits)
         power = await self.driver.get_power_state(instance)
         reply = await self.conductor.instance_update(
             uuid, {"vm_state": states.ACTIVE, "task_state": None, "power_state": power,
@@ -265,13 +298,68 @@ class ComputeAgent:
             self.conductor.event(uuid, rid, BUILD_EVENT, "finish", "Success"),
             want_instance=False)
         if not reply.updated:
-            # deleted while spawning: undo; the pending delete finishes the rest
+            # deleted while spawning: undo; the pending delete finishes the rest (its
+            # ports go with the delete)
             log.info("%s was deleted while spawning: destroying the new VM", uuid)
             await self.driver.destroy(instance)
             await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
                                               "The server was deleted during the build.")
             return
         log.info("built %s on %s", uuid, self.host)
+
+    async def _abandoned(self, m: BuildAndRunInstance) -> None:
+        log.info("build of %s abandoned: it was deleted or changed", m.spec.instance_uuid)
+        await self.conductor.action_event(m.spec.instance_uuid, m.request_id, BUILD_EVENT,
+                                          "finish", "Error",
+                                          "The server was deleted during the build.")
+
+    async def _wait_plugged(self, instance: InstanceInfo,
+                            waits: dict[str, asyncio.Future[str]]) -> None:
+        """Nova's wait_for_instance_event around the plug: every port's
+        ``network-vif-plugged`` within vif_plugging_timeout seconds. A timeout or a failed
+        port fails the build when vif_plugging_is_fatal (the VM is destroyed first)."""
+        failed: list[str] = []
+        try:
+            async with asyncio.timeout(self.vif_plugging_timeout):
+                for port_id, future in waits.items():
+                    if await future == "failed":
+                        failed.append(port_id)
+        except TimeoutError:
+            late = sorted(p for p, f in waits.items() if not f.done())
+            reason = (f"Failed to allocate the network(s): no network-vif-plugged event "
+                      f"for port(s) {', '.join(late)} within {self.vif_plugging_timeout:g} "
+                      "seconds, not rescheduling.")
+        else:
+            if not failed:
+                return
+            reason = (f"Failed to allocate the network(s): port(s) {', '.join(failed)} "
+                      "could not be wired on this host, not rescheduling.")
+        if not self.vif_plugging_is_fatal:
+            log.warning("%s: %s (vif_plugging_is_fatal is off: going on)", instance.uuid,
+                        reason)
+            return
+        await self.driver.destroy(instance)
+        raise SpawnError(reason, retryable=False)
+
+    def _forget(self, uuid: str, waits: dict[str, asyncio.Future[str]]) -> None:
+        for port_id, future in waits.items():
+            key = (uuid, "network-vif-plugged", port_id)
+            if self._waiters.get(key) is future:
+                del self._waiters[key]
+
+    async def _undo_ports(self, alloc: Allocation | None) -> None:
+        if alloc is not None and self.ports is not None:
+            await self.ports.undo(alloc)
+
+    async def _network_of(self, uuid: str) -> NetworkInfo:
+        """The ports an instance has now (a rebuild or a re-created VM plugs them again)."""
+        if self.ports is None:
+            return NetworkInfo()
+        try:
+            return await self.ports.current(uuid)
+        except StacklingError as exc:
+            log.warning("ports of %s unknown (%s): spawning without them", uuid, exc)
+            return NetworkInfo()
 
     async def _advance(self, uuid: str, task: str, expected: list[str | None],
                        events: list[ActionEvent] | None = None) -> InstanceInfo | None:
@@ -317,7 +405,7 @@ class ComputeAgent:
             instance = await self._advance(uuid, Task.REBUILD_SPAWNING, [Task.REBUILDING])
             if instance is None:
                 return
-            await self.driver.spawn(instance, image, NetworkInfo())
+            await self.driver.spawn(instance, image, await self._network_of(uuid))
             if m.was_stopped:
                 await self.driver.power_off(instance)
             power = await self.driver.get_power_state(instance)
@@ -463,6 +551,8 @@ class ComputeAgent:
         await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",
                                           "start")
         await self.driver.destroy(instance)
+        if self.ports is not None:  # ports compute made go, the user's are given back
+            await self.ports.deallocate(uuid)
         await self.conductor.instance_terminated(uuid, self.conductor.event(
             uuid, m.request_id, "compute_terminate_instance", "finish", "Success"))
 
@@ -489,7 +579,7 @@ class ComputeAgent:
                         isinstance(m, RebootInstance) and m.reboot_type == "HARD")):
                     raise
                 await self.driver.spawn(instance, await self._image(instance.image_ref),
-                                        NetworkInfo())
+                                        await self._network_of(uuid))
             power = await self.driver.get_power_state(instance)
         except (VirtError, StacklingError) as exc:
             log.warning("%s of %s failed: %s", action.call, uuid, exc)

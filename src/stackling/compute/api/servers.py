@@ -12,6 +12,7 @@ from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest
 from stackling.common.timeutils import parse_isotime
 from stackling.compute import states
+from stackling.compute.api.addresses import addresses_of
 from stackling.compute.api.common import (
     allowed,
     authorize,
@@ -61,6 +62,11 @@ async def load(request: Request, ctx: RequestContext, uuid: str) -> ServerRecord
     rec = await servers.get_server(compute(request), uuid)
     owned(ctx, rec.row.project_id, not_found(uuid))
     return rec
+
+
+async def _addresses(request: Request, records: list[ServerRecord]
+                     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    return await addresses_of(compute(request).network, [r.row.uuid for r in records])
 
 
 def _detail(request: Request, ctx: RequestContext, rec: ServerRecord,
@@ -197,7 +203,8 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
     q, limit = build_query(request, ctx, detail)
     records = await servers.list_servers(compute(request), q) if q is not None else []
     if detail:
-        items = [_detail(request, ctx, r) for r in records]
+        found = await _addresses(request, records)
+        items = [_detail(request, ctx, r, addresses=found[r.row.uuid]) for r in records]
     else:
         items = [server_basic(request, r) for r in records]
     body: dict[str, Any] = {"servers": items}
@@ -223,7 +230,8 @@ async def show_server(request: Request, server_id: str) -> JSONResponse:
     ctx = await caller(request)
     rec = await load(request, ctx, server_id)
     authorize(request, ctx, "os_compute_api:servers:show", _server_target(rec))
-    return JSONResponse({"server": _detail(request, ctx, rec,
+    found = await _addresses(request, [rec])
+    return JSONResponse({"server": _detail(request, ctx, rec, addresses=found[rec.row.uuid],
                                            server_groups=at_least(request, "2.71"))})
 
 
@@ -279,7 +287,9 @@ async def update_server(request: Request, server_id: str) -> JSONResponse:
                           "is not one of ['AUTO', 'MANUAL']")
         upd.auto_disk_config = server["OS-DCF:diskConfig"] == "AUTO"
     rec = await servers.update_server(compute(request), ctx, server_id, upd)
+    found = await _addresses(request, [rec])
     return JSONResponse({"server": _detail(request, ctx, rec, full=at_least(request, "2.75"),
+                                           addresses=found[rec.row.uuid],
                                            server_groups=at_least(request, "2.71"))})
 
 

@@ -76,7 +76,8 @@ def _fault(rec: ServerRecord, is_admin: bool) -> dict[str, Any] | None:
 def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
                   extended: bool, host_status: bool, extra_specs: bool, full: bool = True,
                   server_groups: bool = False, show_user_data: bool = True,
-                  keypair: bool | None = None) -> dict[str, Any]:
+                  keypair: bool | None = None,
+                  addresses: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """The server as show/detail answer it (Nova's ``ViewBuilder.show``). ``full=False``:
     the 2.1-2.74 update (and rebuild) answer, without the extension attributes;
     ``server_groups``: show (2.71+) and update/rebuild add the server's groups."""
@@ -85,7 +86,7 @@ def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
     s: dict[str, Any] = {
         "accessIPv4": row.access_ip_v4 or "",
         "accessIPv6": row.access_ip_v6 or "",
-        "addresses": {},
+        "addresses": addresses or {},
         "created": nova_time(row.created_at),
         "flavor": _flavor(request, rec, extra_specs),
         "hostId": host_id(row.host, row.project_id),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stackling.bus import Transport
 from stackling.clients.image import ImageClient
+from stackling.clients.network import NetworkClient
 from stackling.common.config import ComputeConfig, Config
 from stackling.compute.rpcapi import ComputeAgentAPI, SchedulerAPI
 from stackling.compute.service import flavors
@@ -34,6 +35,7 @@ class ComputeService:
         self.scheduler = SchedulerAPI(bus)
         self.agents = ComputeAgentAPI(bus)
         self.images = images
+        self.network: NetworkClient | None = None  # set when the cloud has a network service
 
     @property
     def conf(self) -> ComputeConfig:

@@ -37,7 +37,14 @@ from stackling.compute.models import (
     RequestSpec as RequestSpecRow,
 )
 from stackling.compute.rpcapi import RequestSpec
-from stackling.compute.service import flavors, hosts, instance_actions, keypairs, quotas
+from stackling.compute.service import (
+    flavors,
+    hosts,
+    instance_actions,
+    keypairs,
+    quotas,
+    requested_networks,
+)
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import compare_and_swap
 
@@ -242,11 +249,7 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
     if zone is not None:
         await _check_zone(svc, zone)
     group = await _group(svc, ctx, req.scheduler_hints)
-    if isinstance(req.networks, list) and req.networks:
-        first = req.networks[0]
-        missing = first.get("uuid") or first.get("port")
-        raise BadRequest(f"Network {missing} could not be found: this cloud has no network "
-                         "service yet; use networks 'none' or 'auto'.")
+    ports = await requested_networks.resolve(svc.network, ctx, req.networks, req.max_count)
     # -- quota, then the records, in one transaction under the project's lock ----------------
     project_id = ctx.project_id or ""
     admin_password = req.admin_password
@@ -316,7 +319,7 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
                 group_rules=dict(group.rules) if group else {},
                 scheduler_hints=dict(req.scheduler_hints), requested_host=forced_host,
                 requested_node=forced_node, image=_image_meta(image) if row.image_ref
-                else None)
+                else None, requested_networks=ports)
             session.add(RequestSpecRow(instance_uuid=uuid, spec={
                 **spec.model_dump(), "networks": req.networks}))
             await instance_actions.record(session, ctx, uuid, "create")

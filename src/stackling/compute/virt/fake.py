@@ -31,6 +31,7 @@ class FakeVM:
     name: str
     power_state: int
     console: list[str] = field(default_factory=list)
+    network: NetworkInfo = field(default_factory=NetworkInfo)  # the NICs it was given
 
 
 class FakeDriver(ComputeDriver):
@@ -72,7 +73,8 @@ class FakeDriver(ComputeDriver):
         if instance.uuid in self.vms:
             raise SpawnError(f"Instance {instance.uuid} already exists on this host.",
                              retryable=False)
-        self.vms[instance.uuid] = FakeVM(instance.uuid, instance.instance_name, states.NOSTATE)
+        self.vms[instance.uuid] = FakeVM(instance.uuid, instance.instance_name, states.NOSTATE,
+                                         network=network)
         try:
             if self.spawn_delay:
                 await asyncio.sleep(self.spawn_delay)

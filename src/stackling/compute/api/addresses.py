@@ -1,0 +1,56 @@
+"""A server's ``addresses`` from its ports in the network service (Nova builds them from its
+network info cache; compute asks the network service, with its service token):
+``{network name: [{"version", "addr", "OS-EXT-IPS:type": fixed|floating,
+"OS-EXT-IPS-MAC:mac_addr"}]}``. Without a network service, or while it cannot be reached,
+servers show no addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+from stackling.clients.network import NetworkClient
+from stackling.common.errors import StacklingError
+
+log = logging.getLogger("stackling.compute.api")
+
+CHUNK = 80  # device ids per port list (the query string stays short)
+
+
+async def addresses_of(client: NetworkClient | None,
+                       uuids: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Each server's addresses (servers without ports map to ``{}``)."""
+    result: dict[str, dict[str, list[dict[str, Any]]]] = {u: {} for u in uuids}
+    if client is None or not uuids:
+        return result
+    try:
+        if not await client.available():
+            return result
+        ports = []
+        for first in range(0, len(uuids), CHUNK):
+            ports.extend(await client.list_ports(device_id=uuids[first:first + CHUNK]))
+        if not ports:
+            return result
+        net_ids = sorted({p.network_id for p in ports})
+        names = {n.id: n.name for n in await client.list_networks(id=net_ids)}
+        floating: dict[str, list[str]] = {}
+        for fip in await client.list_floating_ips(port_id=[p.id for p in ports]):
+            if fip.get("port_id") and fip.get("floating_ip_address"):
+                floating.setdefault(fip["port_id"], []).append(fip["floating_ip_address"])
+    except StacklingError as exc:
+        log.warning("server addresses unavailable: %s", exc)
+        return result
+    for port in sorted(ports, key=lambda p: (p.raw.get("created_at") or "", p.id)):
+        if port.device_id not in result:
+            continue
+        label = names.get(port.network_id) or port.network_id
+        entries = result[port.device_id].setdefault(label, [])
+        addrs = [(str(f.get("ip_address")), "fixed") for f in port.fixed_ips
+                 if f.get("ip_address")]
+        addrs += [(a, "floating") for a in floating.get(port.id, [])]
+        for addr, kind in addrs:
+            entries.append({"version": ipaddress.ip_address(addr).version, "addr": addr,
+                            "OS-EXT-IPS:type": kind,
+                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+    return result
