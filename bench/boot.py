@@ -275,7 +275,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{args.port}"
     log = (workdir / "stackling.log").open("wb")
     server = subprocess.Popen([*argv, "up", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-                               "--port", str(args.port), "--virt", "qemu"], env=env,
+                               "--port", str(args.port), "--virt", "qemu",
+                               "--dataplane", "noop"], env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     result: dict[str, Any] = {"bench": "boot", "commit": commit, "host": host_info(),
                               "rounds": args.rounds, "poll_ms": args.poll_ms}

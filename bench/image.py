@@ -127,7 +127,7 @@ class Cloud:
                "STACKLING_IDENTITY__PASSWORD_HASH_ROUNDS": "4"}
         self.log = open(self.data / "stackling.log", "ab")  # stays open while it runs
         full = [*cmd, "up", "--data-dir", str(self.data), "--host", "127.0.0.1", "--port",
-                str(self.port)]
+                str(self.port), "--virt", "fake", "--dataplane", "noop"]
         print(f"stackling {self.commit}: {' '.join(full[len(cmd):])}", flush=True)
         self.proc = subprocess.Popen(full, env=env, stdout=self.log, stderr=self.log,
                                      start_new_session=True)

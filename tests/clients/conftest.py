@@ -64,7 +64,7 @@ def start_cloud(data_dir: Path, extra_env: dict[str, str] | None = None) -> Runn
     env = {**os.environ, **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "stackling.cli.main", "up", "--data-dir", str(data_dir),
-         "--port", str(port)],
+         "--port", str(port), "--virt", "fake", "--dataplane", "noop"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"

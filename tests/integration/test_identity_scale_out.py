@@ -81,7 +81,8 @@ async def test_two_identity_nodes_share_tokens_and_revocations(
            "STACKLING_IMAGE__BUILD_TINY_IMAGE": "never"}
     data = tmp_path / "data"
     port_a, port_b = databases.free_port(), databases.free_port()
-    a = _spawn(["up", "--data-dir", str(data), "--port", str(port_a)], env, tmp_path / "a.log")
+    a = _spawn(["up", "--data-dir", str(data), "--port", str(port_a), "--virt", "fake",
+                "--dataplane", "noop"], env, tmp_path / "a.log")
     procs = [a]
     try:
         _wait(f"http://127.0.0.1:{port_a}/healthz", a, tmp_path / "a.log")

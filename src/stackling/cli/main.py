@@ -83,6 +83,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             overrides[name] = getattr(args, name)
     if getattr(args, "hosts", None):
         overrides["virt"] = "fake"
+        overrides.setdefault("dataplane", "noop")  # simulated hosts have no kernel side
         # N agents heartbeat through one conductor: spread the load
         interval = max(10.0, args.hosts / 20)
         overrides["compute"] = {"fake_hosts": args.hosts, "host": "sim",

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -52,10 +53,35 @@ def say(message: str) -> None:
     print(f"stackling: {message}", file=sys.stderr, flush=True)
 
 
+def qemu_missing_tools() -> list[str]:
+    return [tool for tool in ("qemu-system-x86_64", "qemu-img") if shutil.which(tool) is None]
+
+
+def resolve_defaults(config: Config) -> Config:
+    """``stackling up`` without ``--virt``/``--dataplane`` (nor a config file or environment
+    saying them) gives the real thing when this machine can: QEMU when it is installed, the
+    Linux bridge data plane when running as root with ``ip``, ``nft`` and ``dnsmasq``; the
+    fake driver and the no-op data plane otherwise. Code that builds a :class:`Config`
+    itself (tests, benchmarks) keeps the model's defaults, fake and noop."""
+    chosen: dict[str, str] = {}
+    if "virt" not in config.model_fields_set:
+        chosen["virt"] = "fake" if qemu_missing_tools() else "qemu"
+    if "dataplane" not in config.model_fields_set:
+        chosen["dataplane"] = "noop" if dataplane_missing_tools() else "linuxbridge"
+    if not chosen:
+        return config
+    say("using " + ", ".join(f"--{name} {value}" for name, value in chosen.items()) +
+        " (found on this machine; pass the flags to choose)")
+    return config.model_copy(update=chosen)
+
+
 def check_choices(config: Config) -> str | None:
     for (name, value), message in UNAVAILABLE.items():
         if getattr(config, name) == value:
             return message
+    if config.virt == "qemu" and (missing_qemu := qemu_missing_tools()):
+        return (f"--virt qemu needs {', '.join(missing_qemu)} (apt-get install "
+                "qemu-system-x86 qemu-utils); or use --virt fake")
     if config.dataplane == "linuxbridge" and (missing := dataplane_missing_tools()):
         return (f"--dataplane linuxbridge needs {', '.join(missing)} (apt-get install "
                 "iproute2 nftables dnsmasq-base; run as root); or use --dataplane noop")
@@ -269,6 +295,7 @@ async def serve_app(app: ASGIApp, config: Config, sock: socket.socket) -> None:
 
 async def run_up(config: Config) -> int:
     configure_logging(config.log.level, config.log.json_format)
+    config = resolve_defaults(config)
     problem = check_choices(config)
     if problem:
         say(problem)

@@ -8,10 +8,29 @@ from stackling.cli.main import main
 from stackling.common.config import load_config
 
 
-def test_unavailable_choices_fail_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                          ) -> None:
+def test_qemu_without_its_tools_fails_clearly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stackling.cli.up.qemu_missing_tools", lambda: ["qemu-img"])
     assert main(["up", "--data-dir", str(tmp_path), "--virt", "qemu"]) == 2
-    assert "--virt qemu" in capsys.readouterr().err
+    assert "--virt qemu needs qemu-img" in capsys.readouterr().err
+
+
+def test_up_picks_what_the_machine_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackling.cli import up
+    from stackling.common.config import load_config
+
+    monkeypatch.setattr(up, "qemu_missing_tools", lambda: [])
+    monkeypatch.setattr(up, "dataplane_missing_tools", lambda: ["root"])
+    resolved = up.resolve_defaults(load_config(env={}, overrides={}))
+    assert (resolved.virt, resolved.dataplane) == ("qemu", "noop")
+    monkeypatch.setattr(up, "qemu_missing_tools", lambda: ["qemu-system-x86_64"])
+    monkeypatch.setattr(up, "dataplane_missing_tools", lambda: [])
+    resolved = up.resolve_defaults(load_config(env={}, overrides={}))
+    assert (resolved.virt, resolved.dataplane) == ("fake", "linuxbridge")
+    # said anywhere (flag, file, environment): kept as said
+    said = load_config(env={"STACKLING_VIRT": "fake"}, overrides={"dataplane": "noop"})
+    assert up.resolve_defaults(said) is said
 
 
 def test_linuxbridge_without_its_tools_fails_clearly(
