@@ -96,7 +96,9 @@ def _subnet_state(row: Subnet) -> SubnetState:
                        enable_dhcp=row.enable_dhcp,
                        allocation_pools=[(p[0], p[1]) for p in row.allocation_pools],
                        dns_nameservers=list(row.dns_nameservers),
-                       host_routes=[(r[0], r[1]) for r in row.host_routes])
+                       host_routes=[(r[0], r[1]) for r in row.host_routes],
+                       ipv6_ra_mode=row.ipv6_ra_mode,
+                       ipv6_address_mode=row.ipv6_address_mode)
 
 
 def _port_state(row: Port, ips: list[IPAllocation]) -> PortState:
