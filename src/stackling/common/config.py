@@ -334,6 +334,10 @@ class AuthConfig(_Section):
 
     cache_ttl: float = Field(default=300.0, ge=0)
     cache_size: int = Field(default=10000, ge=0)
+    # split deployment (``stackling serve <service>`` without identity, ``stackling node``):
+    # identity's root URL, e.g. http://controller:8780/identity; the service users'
+    # passwords come from DATA_DIR/service-users.yaml, copied from the identity node
+    identity_url: str | None = None
 
 
 class LogConfig(_Section):
