@@ -1,0 +1,231 @@
+"""Real VMs on real ports: ``stackling up --virt qemu --dataplane linuxbridge`` runs inside a
+namespace (``cnet<random>-host``, entered with ``nsenter --net``; its bridges, taps,
+``qdhcp-``/``qrouter-`` namespaces and nft tables all live there), and two tiny guests (TCG,
+128 MB) boot on ``private`` through the compute API. Each gets its port's address by DHCP
+(the guest's ``ip <addr> on eth0`` marker), and pings the other from its user-data script
+(config drive), which prints the outcome on the console."""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+
+TOOLS = ("ip", "nft", "dnsmasq", "nsenter", "qemu-system-x86_64", "qemu-img")
+missing = [t for t in TOOLS if shutil.which(t) is None]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)"),
+    pytest.mark.skipif(bool(missing), reason=f"missing tools: {missing}"),
+]
+
+API_PORT = 18610
+NODE = "cnet-node"
+CLONE_NEWNET = 0x40000000
+MARK = "stackling-tiny:"
+T = TypeVar("T")
+
+PING_SCRIPT = """#!/bin/sh
+i=0
+while [ $i -lt 40 ]; do
+  if ping -c 1 -W 1 {peer} >/dev/null 2>&1; then
+    echo "{mark} ping {peer} ok" >/dev/console
+    exit 0
+  fi
+  i=$((i + 1))
+  sleep 1
+done
+echo "{mark} ping {peer} failed" >/dev/console
+exit 1
+"""
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=60)
+
+
+def _enter(path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns failed")
+    finally:
+        os.close(fd)
+
+
+class Cloud:
+    def __init__(self) -> None:
+        self.prefix = f"cnet{secrets.token_hex(2)}-"
+        self.host = self.prefix + "host"
+        self.tmp = Path(tempfile.mkdtemp(prefix="cnet-"))
+        self.data = self.tmp / "data"
+        self.log = self.tmp / "up.log"
+        sh("ip", "netns", "add", self.host)
+        sh("ip", "netns", "exec", self.host, "ip", "link", "set", "lo", "up")
+        self.pool = ThreadPoolExecutor(1, initializer=_enter,
+                                       initargs=(f"/run/netns/{self.host}",))
+        self.url = f"http://127.0.0.1:{API_PORT}"
+        env = {**os.environ, "STACKLING_IDENTITY__PASSWORD_HASH_ROUNDS": "4",
+               "STACKLING_NETWORK_AGENT__NETNS_PREFIX": self.prefix,
+               "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
+               "STACKLING_NETWORK_AGENT__TAP_POLL_INTERVAL": "0.2",
+               "STACKLING_QEMU__ACCEL": "tcg",
+               "STACKLING_COMPUTE__VIF_PLUGGING_TIMEOUT": "120"}
+        self.process = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{self.host}", sys.executable, "-m",
+             "stackling.cli.main", "up", "--data-dir", str(self.data), "--port", str(API_PORT),
+             "--virt", "qemu", "--dataplane", "linuxbridge"],
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env)
+        self.tokens: dict[str, str] = {}
+
+    def run(self, func: Callable[[], T]) -> T:
+        return self.pool.submit(func).result()
+
+    def wait_healthy(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"stackling up exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if self.run(lambda: httpx.get(f"{self.url}/healthz", timeout=2)
+                            ).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(f"not healthy:\n{self.log.read_text()[-3000:]}")
+        clouds = yaml.safe_load((self.data / "clouds.yaml").read_text())["clouds"]
+        for user, entry in (("admin", "stackling"), ("demo", "stackling-demo")):
+            auth = clouds[entry]["auth"]
+            body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": auth["username"], "password": auth["password"],
+                "domain": {"name": "Default"}}}},
+                "scope": {"project": {"name": auth["project_name"],
+                                      "domain": {"name": "Default"}}}}}
+            resp = self.run(lambda b=body: httpx.post(  # type: ignore[misc]
+                f"{self.url}/identity/v3/auth/tokens", json=b))
+            resp.raise_for_status()
+            self.tokens[user] = resp.headers["X-Subject-Token"]
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None,
+            user: str = "demo", ok: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
+        resp = self.run(lambda: httpx.request(
+            method, f"{self.url}{path}", json=body, timeout=60,
+            headers={"X-Auth-Token": self.tokens[user],
+                     "OpenStack-API-Version": "compute 2.37"}))
+        assert resp.status_code in ok, (method, path, resp.status_code, resp.text)
+        return resp.json() if resp.content else {}
+
+    def until(self, check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}\n{self.log.read_text()[-4000:]}")
+
+    def server(self, sid: str) -> dict[str, Any]:
+        return dict(self.api("GET", f"/compute/v2.1/servers/{sid}")["server"])
+
+    def markers(self, sid: str) -> list[str]:
+        out = self.api("POST", f"/compute/v2.1/servers/{sid}/action",
+                       {"os-getConsoleOutput": {}})["output"]
+        return [line.split(MARK, 1)[1].strip() for line in out.splitlines() if MARK in line]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.pool.shutdown()
+        # QEMUs and dnsmasqs started under this test's data dir (by pid, nothing else)
+        for pidfile in (self.data / "instances").glob("*/pid"):
+            try:
+                pid = int(pidfile.read_text())
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if str(self.data).encode() in fh.read():
+                        os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        for found in sh("pgrep", "-f", f"dnsmasq.*{self.tmp}", check=False).stdout.split():
+            sh("kill", found, check=False)
+        for line in sh("ip", "netns", "list").stdout.splitlines():
+            if line.startswith(self.prefix):
+                sh("ip", "netns", "del", line.split()[0], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def cloud() -> Iterator[Cloud]:
+    the_cloud = Cloud()
+    try:
+        the_cloud.wait_healthy()
+        yield the_cloud
+    finally:
+        the_cloud.close()
+
+
+def test_two_vms_on_private_get_dhcp_and_ping_each_other(cloud: Cloud) -> None:
+    private = cloud.until(lambda: cloud.api("GET", "/network/v2.0/networks?name=private")[
+        "networks"], "the bootstrap's private network")[0]
+    image = cloud.until(lambda: [i for i in cloud.api("GET", "/image/v2/images?name="
+                                                      "stackling-tiny")["images"]
+                                 if i["status"] == "active"], "the tiny guest image",
+                        timeout=600)[0]["id"]
+    flavor = cloud.api("POST", "/compute/v2.1/flavors", {"flavor": {
+        "name": "cnet.tiny", "ram": 128, "vcpus": 1, "disk": 0}}, user="admin")["flavor"]["id"]
+    # the user's own ports first, so each guest knows the other's address at boot
+    ports = [cloud.api("POST", "/network/v2.0/ports", {"port": {
+        "network_id": private["id"], "name": f"cnet-{n}"}})["port"] for n in ("a", "b")]
+    ips = [p["fixed_ips"][0]["ip_address"] for p in ports]
+    sids = []
+    for name, port, peer in (("a", ports[0], ips[1]), ("b", ports[1], ips[0])):
+        script = PING_SCRIPT.format(peer=peer, mark=MARK).encode()
+        sids.append(cloud.api("POST", "/compute/v2.1/servers", {"server": {
+            "name": f"cnet-{name}", "imageRef": image, "flavorRef": flavor,
+            "networks": [{"port": port["id"]}], "config_drive": True,
+            "user_data": base64.b64encode(script).decode()}})["server"]["id"])
+    for sid in sids:
+        server = cloud.until(lambda s=sid: (lambda v: v if v["status"] in ("ACTIVE", "ERROR")
+                                            else None)(cloud.server(s)), "ACTIVE")
+        assert server["status"] == "ACTIVE", server.get("fault")
+    for sid, ip, port in zip(sids, ips, ports, strict=True):
+        addresses = cloud.server(sid)["addresses"]
+        assert addresses == {"private": [{"version": 4, "addr": ip,
+                                          "OS-EXT-IPS:type": "fixed",
+                                          "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]}]}
+        # DHCP gave the guest its port's address
+        cloud.until(lambda s=sid, i=ip: f"ip {i} on eth0" in cloud.markers(s),
+                    f"the DHCP lease of {ip}", timeout=240)
+    for sid, peer in zip(sids, reversed(ips), strict=True):
+        done = cloud.until(lambda s=sid, p=peer: [m for m in cloud.markers(s)
+                                                  if m.startswith(f"ping {p} ")],
+                           f"the ping of {peer}", timeout=120)
+        assert done == [f"ping {peer} ok"], cloud.markers(sid)
+    # a delete gives the user's ports back (unbound, address kept)
+    for sid in sids:
+        cloud.api("DELETE", f"/compute/v2.1/servers/{sid}")
+    for port in ports:
+        cloud.until(lambda p=port: cloud.api("GET", f"/network/v2.0/ports/{p['id']}")[
+            "port"]["device_id"] == "", "the port to be unbound", timeout=60)
