@@ -85,6 +85,31 @@ FILTERS: list[Filter] = [compute_filter, retry_filter, requested_destination_fil
                          resources_filter]
 
 
+def filters_for(spec: RequestSpec, ctx: FilterContext) -> list[Filter]:
+    """The filters that can say no to this request, in :data:`FILTERS` order (the others
+    pass every host: no ignored hosts, no requested host, no zone, no hard group policy, no
+    hints), with the flavor's resources worked out once rather than per host."""
+    out: list[Filter] = [compute_filter]
+    if spec.ignore_hosts:
+        out.append(retry_filter)
+    if spec.requested_host or spec.requested_node:
+        out.append(requested_destination_filter)
+    if spec.availability_zone is not None:
+        out.append(availability_zone_filter)
+    if spec.group_policy in ("affinity", "anti-affinity"):
+        out.append(server_group_filter)
+    if ctx.same_host is not None or ctx.different_host:
+        out.append(hint_filters)
+    resources = spec.flavor.resources()
+
+    def fits(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
+        return h.provider.fits(resources)
+
+    out.append(fits)
+    return out
+
+
 def filter_hosts(hosts: list[HostState], spec: RequestSpec,
                  ctx: FilterContext) -> list[HostState]:
-    return [h for h in hosts if all(f(h, spec, ctx) for f in FILTERS)]
+    active = filters_for(spec, ctx)
+    return [h for h in hosts if all(f(h, spec, ctx) for f in active)]

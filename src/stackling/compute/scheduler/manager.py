@@ -45,7 +45,7 @@ from stackling.compute.rpcapi import (
     ResizeInstance,
     ScheduleInstances,
 )
-from stackling.compute.scheduler.filters import FILTERS, FilterContext, HostState
+from stackling.compute.scheduler.filters import FilterContext, HostState, filters_for
 from stackling.compute.scheduler.host_cache import HostCache
 from stackling.compute.scheduler.weighers import weigh
 from stackling.compute.service import hosts, instance_actions, placement, resize
@@ -141,8 +141,9 @@ class Scheduler:
     def select(self, spec: RequestSpec, ctx: FilterContext) -> list[HostState]:
         """The hosts that pass every filter (at most ``MAX_CANDIDATES``), best first."""
         passing = []
+        active = filters_for(spec, ctx)
         for h in self.cache.candidates(spec.requested_host, MAX_CANDIDATES):
-            if all(f(h, spec, ctx) for f in FILTERS):
+            if all(f(h, spec, ctx) for f in active):
                 passing.append(h)
                 if len(passing) >= MAX_CANDIDATES:
                     break

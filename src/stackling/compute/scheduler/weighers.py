@@ -49,6 +49,9 @@ def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
         return list(hosts)
     totals = [0.0] * len(hosts)
     for weigher, multiplier in weighers(mode):
+        if weigher is group_members and spec.group_policy not in ("soft-affinity",
+                                                                  "soft-anti-affinity"):
+            continue  # 0 for every host
         for i, score in enumerate(_normalize([weigher(h, spec, ctx) for h in hosts])):
             totals[i] += multiplier * score
     order = sorted(range(len(hosts)), key=lambda i: -totals[i])
