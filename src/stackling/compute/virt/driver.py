@@ -184,3 +184,18 @@ class ComputeDriver(ABC):
                 "config_drive": False, "num_cpus": instance.flavor.vcpus, "num_nics": 0,
                 "num_disks": 0, "cpu_details": [], "nic_details": [], "disk_details": [],
                 "memory_details": {"maximum": instance.flavor.memory_mb, "used": 0}}
+
+    #: the ``driver_volume_type`` values (block storage connection types) it can plug
+    volume_protocols: frozenset[str] = frozenset()
+
+    async def attach_volume(self, instance: InstanceInfo, volume_id: str,
+                            connection: dict[str, Any]) -> None:
+        """Plug a volume into the running guest. ``connection``: a QMP ``blockdev-add``
+        protocol node plus ``format`` (``{"driver": "file", "filename": ...}``,
+        ``{"driver": "nbd", "server": {...}, "export": ...}``). VirtError on failure, the
+        guest left as it was."""
+        raise VirtError(f"The {type(self).__name__} hypervisor cannot attach volumes.")
+
+    async def detach_volume(self, instance: InstanceInfo, volume_id: str) -> None:
+        """Unplug the volume (the guest must release it). VirtError on failure."""
+        raise VirtError(f"The {type(self).__name__} hypervisor cannot detach volumes.")

@@ -32,6 +32,7 @@ class FakeVM:
     power_state: int
     console: list[str] = field(default_factory=list)
     network: NetworkInfo = field(default_factory=NetworkInfo)  # the NICs it was given
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> connection
 
 
 class FakeDriver(ComputeDriver):
@@ -46,6 +47,8 @@ class FakeDriver(ComputeDriver):
         self.kept: dict[str, FakeVM] = {}  # guests stopped by a resize, kept for a revert
         #: tests: return a SpawnError (or None) for an instance to make its spawn fail
         self.fail_spawn: Callable[[InstanceInfo], SpawnError | None] | None = None
+        #: tests: return a VirtError (or None) for a volume id to make its attach fail
+        self.fail_attach: Callable[[str], VirtError | None] | None = None
 
     async def init_host(self, host: str) -> None:
         return None
@@ -196,3 +199,22 @@ class FakeDriver(ComputeDriver):
 
     async def get_console_output(self, instance: InstanceInfo) -> str:
         return "\n".join(self._vm(instance).console)
+
+    # -- volumes: kept on the VM in memory ---------------------------------------------------
+    volume_protocols = frozenset({"file", "nbd", "memory"})
+
+    async def attach_volume(self, instance: InstanceInfo, volume_id: str,
+                            connection: dict[str, Any]) -> None:
+        vm = self._vm(instance)
+        if volume_id in vm.volumes:
+            raise VirtError(f"Volume {volume_id} is already attached to {instance.uuid}.")
+        failure = self.fail_attach(volume_id) if self.fail_attach else None
+        if failure is not None:
+            raise failure
+        vm.volumes[volume_id] = dict(connection)
+        vm.console.append(f"[    9.000000] virtio_blk: new disk, serial {volume_id[:20]}")
+
+    async def detach_volume(self, instance: InstanceInfo, volume_id: str) -> None:
+        vm = self._vm(instance)
+        if vm.volumes.pop(volume_id, None) is None:
+            raise VirtError(f"Volume {volume_id} is not attached to {instance.uuid}.")

@@ -491,6 +491,8 @@ class QemuDriver(ComputeDriver):
         return data
 
     # -- hot-plug hooks (block storage, interfaces) -----------------------------------------
+    volume_protocols = frozenset({"file", "nbd"})
+
     async def attach_volume(self, instance: InstanceInfo, volume_id: str,
                             connection: dict[str, Any]) -> None:
         async with self._lock(instance.uuid), self._monitor(instance) as mon:
