@@ -4,6 +4,11 @@ Each service (image, compute, ...) provides one :class:`Component`; ``cli/compon
 lists them explicitly. ``stackling up`` starts identity and the bus first, bootstraps the
 catalog entry and service user every component declares, then starts each component and
 mounts its ASGI app under its prefix on the shared port.
+
+Split deployments start the parts separately: ``stackling serve <service>`` calls
+:meth:`Component.start_api` (the API and the control-plane workers that belong with it),
+``stackling node --roles ...`` calls :meth:`Component.start_role` for each of the node's
+roles a component declares in :attr:`Component.node_roles` (agents: no API, no port).
 """
 
 from __future__ import annotations
@@ -42,11 +47,25 @@ class Component(ABC):
     service_user: ClassVar[str | None] = None  # "glance": created in project "service"
     # more catalog entries at the same URL: (type, name), e.g. ("volumev3", "cinderv3")
     catalog_aliases: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # ``stackling node --roles`` names this component runs (e.g. "compute", "network-agent")
+    node_roles: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     async def start(self, runtime: Runtime) -> ASGIApp:
         """Migrate, start workers (as tasks registered on ``runtime.stack``), and return the
         ASGI app to mount at :attr:`prefix`. Raise to abort the whole start."""
+
+    async def start_api(self, runtime: Runtime) -> ASGIApp:
+        """``stackling serve``: the API and its control-plane workers, without this host's
+        agents. Components that have none (:attr:`node_roles` empty) start as in ``up``."""
+        if self.node_roles:
+            raise NotImplementedError(f"{self.name} does not split its API from its agents")
+        return await self.start(runtime)
+
+    async def start_role(self, role: str, runtime: Runtime) -> None:
+        """``stackling node``: start one of :attr:`node_roles` (workers registered on
+        ``runtime.stack``)."""
+        raise NotImplementedError(f"{self.name} has no node role {role!r}")
 
     @abstractmethod
     async def health(self) -> str:

@@ -29,6 +29,7 @@ class ComputeComponent(Component):
     service_name = "nova"
     description = "Compute (stackling)"
     service_user = "nova"
+    node_roles = ("compute",)
 
     def __init__(self, http: httpx.AsyncClient | None = None) -> None:
         """``http``: the client for REST calls to other services (tests pass one that
@@ -41,15 +42,23 @@ class ComputeComponent(Component):
         return f"{public_url}{self.prefix}/v2.1"
 
     async def start(self, runtime: Runtime) -> ASGIApp:
+        app = await self.start_api(runtime)
+        await self.start_role("compute", runtime)
+        return app
+
+    def _session(self, runtime: Runtime) -> ServiceSession:
+        session = ServiceSession(runtime.identity_url, runtime.service_users[self.service_user],
+                                 self.http, region=runtime.config.region)
+        runtime.stack.push_async_callback(session.close)
+        return session
+
+    async def start_api(self, runtime: Runtime) -> ASGIApp:
+        """The API, the scheduler and the conductor (``stackling serve compute``)."""
         config = runtime.config
         conf = config.compute
-        session = ServiceSession(runtime.identity_url, runtime.service_users[self.service_user],
-                                 self.http, region=config.region)
-        runtime.stack.push_async_callback(session.close)
-        images = ImageClient(session)
-        svc = ComputeService(config, runtime.bus, images)
-        network = NetworkClient(session)
-        svc.network = network
+        session = self._session(runtime)
+        svc = ComputeService(config, runtime.bus, ImageClient(session))
+        svc.network = NetworkClient(session)
         await svc.start()
         runtime.stack.push_async_callback(svc.close)
         self.svc = svc
@@ -60,6 +69,19 @@ class ComputeComponent(Component):
         scheduler = Scheduler(svc, runtime.bus, host)
         await scheduler.start()
         runtime.stack.push_async_callback(scheduler.stop)
+        return create_app(svc, runtime.validator, conf.policy_file or config.policy_file)
+
+    async def start_role(self, role: str, runtime: Runtime) -> None:
+        """This host's compute agent(s) over ``--virt`` (``stackling node --roles compute``):
+        they reach the conductor over the bus, images and ports over REST; no database."""
+        if role != "compute":
+            await super().start_role(role, runtime)
+        config = runtime.config
+        conf = config.compute
+        session = self._session(runtime)
+        images = ImageClient(session)
+        network = NetworkClient(session)
+        host = conf.host or socket.gethostname()
         names = [host] if conf.fake_hosts == 1 else [
             f"{host}-{i:04d}" for i in range(1, conf.fake_hosts + 1)]
         # ``stackling sim`` stretches the heartbeat with the number of hosts; the other
@@ -90,7 +112,6 @@ class ComputeComponent(Component):
                 runtime.stack.push_async_callback(agent.stop)
                 self.agents.append(agent)
             await asyncio.gather(*(agent.start() for agent in batch))
-        return create_app(svc, runtime.validator, conf.policy_file or config.policy_file)
 
     async def health(self) -> str:
         if self.svc is None:

@@ -37,11 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=None, help="listen port (default 8780)")
     sim.add_argument("--hosts", type=int, default=100, help="simulated hosts (default 100)")
 
-    serve = sub.add_parser("serve", help="run one service's API (split deployment)")
+    serve = sub.add_parser("serve", help="run services' APIs and their control-plane "
+                                         "workers, without agents (split deployment)")
     _common(serve)
-    serve.add_argument("service", choices=["identity"])
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("service", nargs="+",
+                       choices=["identity", "image", "compute", "network", "volume"])
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default 8780)")
+    serve.add_argument("--public-url", default=None,
+                       help="URL clients reach this process at (goes into the catalog)")
+
+    node = sub.add_parser("node", help="run this host's agents (split deployment): they "
+                                       "join through the bus and identity")
+    _common(node)
+    node.add_argument("--roles", default="compute",
+                      help="comma-separated: compute, network-agent, volume (default compute)")
+    node.add_argument("--hostname", default=None,
+                      help="this node's host name for its agents (default the machine's)")
+    node.add_argument("--identity-url", default=None,
+                      help="identity root URL, e.g. http://controller:8780/identity")
+    node.add_argument("--bus-url", default=None, help="RabbitMQ URL (amqp://...)")
+    node.add_argument("--virt", choices=["qemu", "fake"], default=None)
+    node.add_argument("--dataplane", choices=["linuxbridge", "noop"], default=None)
 
     status = sub.add_parser("status", help="report each service's health")
     _common(status)
@@ -76,8 +93,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
         api["host"] = args.host
     if getattr(args, "port", None) is not None:
         api["port"] = args.port
+    if getattr(args, "public_url", None):
+        api["public_url"] = args.public_url
     if api:
         overrides["api"] = api
+    if getattr(args, "identity_url", None):
+        overrides["auth"] = {"identity_url": args.identity_url}
+    if getattr(args, "bus_url", None):
+        overrides["bus"] = {"url": args.bus_url}
+    if getattr(args, "hostname", None):
+        for section in ("compute", "network_agent", "volume"):
+            overrides[section] = {"host": args.hostname}
     for name in ("virt", "dataplane"):
         if getattr(args, name, None):
             overrides[name] = getattr(args, name)
@@ -113,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from stackling.cli.up import run_serve
 
-        return asyncio.run(run_serve(config, args.service))
+        return asyncio.run(run_serve(config, list(dict.fromkeys(args.service))))
+    if args.command == "node":
+        from stackling.cli.node import run_node
+
+        return asyncio.run(run_node(config, [r.strip() for r in args.roles.split(",")
+                                             if r.strip()]))
     if args.command == "status":
         from stackling.cli.status import run_status
 

@@ -103,6 +103,7 @@ class NetworkComponent(Component):
     service_name = "neutron"
     description = "Network (stackling)"
     service_user = "neutron"
+    node_roles = ("network-agent",)
 
     def __init__(self, http: httpx.AsyncClient | None = None, *, agent: bool = True) -> None:
         """``http``: the client for REST calls to other services (tests pass one that
@@ -150,6 +151,20 @@ class NetworkComponent(Component):
 
         runtime.stack.push_async_callback(stop)
         return create_app(svc, runtime.validator)
+
+    async def start_api(self, runtime: Runtime) -> ASGIApp:
+        """The API and the RPC server its agents talk to (``stackling serve network``)."""
+        self.run_agent = False
+        return await self.start(runtime)
+
+    async def start_role(self, role: str, runtime: Runtime) -> None:
+        """This host's network agent over ``--dataplane`` (``stackling node --roles
+        network-agent``): it talks to the network server over the bus only."""
+        if role != "network-agent":
+            await super().start_role(role, runtime)
+        agent = await start_agent(runtime.bus, None, None, runtime.config.dataplane,
+                                  runtime.config)
+        runtime.stack.push_async_callback(agent.stop)
 
     async def _agent(self, runtime: Runtime) -> Any:
         await self.bootstrapped.wait()

@@ -34,6 +34,7 @@ from stackling.clients.identity import (
     announce_revocation,
     follow_revocations,
 )
+from stackling.clients.session import ServiceSession
 from stackling.common.config import Config
 from stackling.common.ids import new_secret
 from stackling.common.logging import configure_logging
@@ -159,9 +160,11 @@ async def prepare(config: Config, components: list[Component] | None = None) -> 
     return (await prepare_all(config, components or [])).identity
 
 
-async def prepare_all(config: Config, components: list[Component]) -> Prepared:
+async def prepare_all(config: Config, components: list[Component], *,
+                      all_service_users: bool = False) -> Prepared:
     """Identity first: migrate, bootstrap the catalog, admin/demo and the service users of
-    ``components``, write clouds.yaml."""
+    ``components`` (of every component with ``all_service_users``: ``stackling serve
+    identity``, whose other services run elsewhere), write clouds.yaml."""
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     say(f"data dir {config.data_dir}")
     identity = Identity(config)
@@ -173,6 +176,8 @@ async def prepare_all(config: Config, components: list[Component]) -> Prepared:
     if passwords is None:
         passwords = {"admin": new_secret(18), "demo": new_secret(18)}
     users = [c.service_user for c in components if c.service_user]
+    if all_service_users:
+        users = [u for u in (cls.service_user for cls in COMPONENTS) if u]
     if not config.metadata.shared_secret:
         # the metadata proxy (network agent) and the metadata service share it; generated
         # once and kept in the data dir (mode 0600), never logged
@@ -212,14 +217,18 @@ async def start_bus(config: Config, identity: Identity, stack: AsyncExitStack) -
 
 
 async def start_components(prepared: Prepared, config: Config, bus: Transport,
-                           stack: AsyncExitStack) -> list[tuple[Component, ASGIApp]]:
+                           stack: AsyncExitStack, *, api_only: bool = False,
+                           ) -> list[tuple[Component, ASGIApp]]:
+    """Start each component (``api_only``: without this host's agents, as ``stackling
+    serve`` does)."""
     runtime = Runtime(config=config, bus=bus, validator=prepared.identity,
                       identity_url=f"{config.public_url()}/identity", stack=stack,
                       service_users=prepared.service_users)
     mounted = []
     for component in prepared.components:
         say(f"{component.name}: starting")
-        mounted.append((component, await component.start(runtime)))
+        start = component.start_api if api_only else component.start
+        mounted.append((component, await start(runtime)))
     return mounted
 
 
@@ -322,21 +331,53 @@ async def run_up(config: Config) -> int:
     return 0
 
 
-async def run_serve(config: Config, service: str) -> int:
-    """Split deployment: one service's API alone (no bootstrap beyond migrations)."""
+async def run_serve(config: Config, services: list[str]) -> int:
+    """Split deployment: the APIs of ``services`` (and their control-plane workers, not this
+    host's agents) on one port. With identity among them, identity runs in process and
+    bootstraps (every service user, the catalog of what this process serves); without,
+    the process authenticates to ``[auth] identity_url`` and registers its own catalog
+    entries at ``[api] public_url``."""
+    from stackling.cli import split
+
     configure_logging(config.log.level, config.log.json_format)
+    by_name = {cls.name: cls for cls in COMPONENTS}
+    components = [by_name[name]() for name in services if name != "identity"]
     sock = bind_or_say(config)
     if sock is None:
         return 1
-    async with AsyncExitStack() as stack:
-        stack.callback(sock.close)
-        identity = Identity(config)
-        stack.push_async_callback(identity.close)
-        await identity.start()
-        await start_bus(config, identity, stack)
-        app = create_identity_app(identity, config.identity.policy_file or config.policy_file)
-        say(f"{service} serving on {config.public_url()}")
-        root = Starlette(routes=[Mount("/identity", app)])
-        lanes = identity_lanes("/identity", identity, app.state.enforcer)
-        await serve_app(FastLane(root, lanes), config, sock)
+    try:
+        async with AsyncExitStack() as stack:
+            stack.callback(sock.close)
+            if "identity" in services:
+                prepared = await prepare_all(config, components, all_service_users=True)
+                stack.push_async_callback(prepared.identity.close)
+                bus = await start_bus(config, prepared.identity, stack)
+                mounted = await start_components(prepared, config, bus, stack, api_only=True)
+                app = build_root_app(prepared.identity, config, mounted)
+            else:
+                bus = create_transport(config.bus.url, call_timeout=config.bus.call_timeout)
+                say(f"bus: {redact_url(config.bus.url)}")
+                await bus.start()
+                stack.push_async_callback(bus.close)
+                runtime = await split.split_runtime(config, bus, components, stack)
+                mounted = []
+                for component in components:
+                    say(f"{component.name}: starting")
+                    mounted.append((component, await component.start_api(runtime)))
+                    user = component.service_user
+                    assert user is not None
+                    session = ServiceSession(runtime.identity_url, runtime.service_users[user],
+                                             region=config.region)
+                    stack.push_async_callback(session.close)
+                    await split.register_catalog(session, config.region, split.catalog_entries(
+                        component, config.public_url()))
+                app = split.build_split_app(mounted)
+            prefixes = ", ".join(
+                (["/identity"] if "identity" in services else []) + [c.prefix for c, _ in mounted])
+            say(f"serving on {config.public_url()} ({prefixes})")
+            await serve_app(app, config, sock)
+    except split.SplitError as exc:
+        say(str(exc))
+        return 2
+    say("stopped")
     return 0

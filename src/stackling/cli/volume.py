@@ -36,6 +36,7 @@ class VolumeComponent(Component):
     description = "Block Storage (stackling)"
     service_user = "cinder"
     catalog_aliases = (("volumev3", "cinderv3"), ("volume", "cinderv3-legacy"))
+    node_roles = ("volume",)
 
     def __init__(self, http: httpx.AsyncClient | None = None,
                  backend: Backend | None = None, backups: BackupStore | None = None) -> None:
@@ -51,6 +52,13 @@ class VolumeComponent(Component):
         return f"{public_url}{self.prefix}/v3"
 
     async def start(self, runtime: Runtime) -> ASGIApp:
+        app = await self.start_api(runtime)
+        await self.start_role("volume", runtime)
+        return app
+
+    async def _service(self, runtime: Runtime) -> VolumeService:
+        if self.svc is not None:
+            return self.svc
         config = runtime.config
         session = ServiceSession(runtime.identity_url, runtime.service_users[self.service_user],
                                  self.http, region=config.region)
@@ -59,6 +67,23 @@ class VolumeComponent(Component):
         await svc.start()
         runtime.stack.push_async_callback(svc.close)
         self.svc = svc
+        return svc
+
+    async def start_api(self, runtime: Runtime) -> ASGIApp:
+        """The API, whose service layer schedules (``stackling serve volume``)."""
+        config = runtime.config
+        svc = await self._service(runtime)
+        return create_app(svc, runtime.validator,
+                          config.volume.policy_file or config.policy_file)
+
+    async def start_role(self, role: str, runtime: Runtime) -> None:
+        """This host's volume worker over its backend (``stackling node --roles volume``).
+        It still reads and writes the volume database itself: the node needs the
+        database URL, unlike the compute and network agents."""
+        if role != "volume":
+            await super().start_role(role, runtime)
+        config = runtime.config
+        svc = await self._service(runtime)
         node = config.volume.host or socket.gethostname()
         backend = self.backend or create_backend(config)
         self.backend = backend
@@ -66,8 +91,6 @@ class VolumeComponent(Component):
         await manager.start()
         runtime.stack.push_async_callback(manager.stop)
         self.manager = manager
-        return create_app(svc, runtime.validator,
-                          config.volume.policy_file or config.policy_file)
 
     async def health(self) -> str:
         if self.svc is None:
