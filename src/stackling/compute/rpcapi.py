@@ -288,6 +288,34 @@ class ExternalEvent(_InstanceCast):
 
 
 @register
+class AttachInterface(_InstanceCast):
+    """A call (``os-interface`` attach): give the running instance one more port and hot-plug
+    it. ``request``: ``{"network_id", "port_id", "fixed_ip", "tag"}`` as compute-api
+    resolved it. The reply is :class:`InterfaceAttached`."""
+
+    NAME: ClassVar[str] = "compute.agent.attach_interface"
+    VERSION: ClassVar[str] = "1.0"
+    request: dict[str, Any]
+
+
+@register
+class DetachInterface(_InstanceCast):
+    """A call: unplug the port and give it back (a port compute created is deleted). The
+    reply is :class:`InterfaceAttached` with the port as it was."""
+
+    NAME: ClassVar[str] = "compute.agent.detach_interface"
+    VERSION: ClassVar[str] = "1.0"
+    port_id: str
+
+
+@register
+class InterfaceAttached(Message):
+    NAME: ClassVar[str] = "compute.agent.interface_attached"
+    VERSION: ClassVar[str] = "1.0"
+    port: dict[str, Any] = Field(default_factory=dict)
+
+
+@register
 class GetDiagnostics(_InstanceCast):
     """A call: the reply is :class:`Diagnostics`."""
 
@@ -502,6 +530,23 @@ class ComputeAgentAPI:
         reply = await self.bus.call(compute_topic(host), GetDiagnostics(
             instance_uuid=instance_uuid), timeout, returns=Diagnostics)
         return dict(reply.data)
+
+    async def attach_interface(self, host: str, instance_uuid: str, request: dict[str, Any],
+                               request_id: str = "", timeout: float = 330.0  # noqa: ASYNC109
+                               ) -> dict[str, Any]:
+        """The new port (Neutron's body); the agent waits for its vif-plugged event."""
+        reply = await self.bus.call(compute_topic(host), AttachInterface(
+            instance_uuid=instance_uuid, request=request, request_id=request_id), timeout,
+            returns=InterfaceAttached)
+        return dict(reply.port)
+
+    async def detach_interface(self, host: str, instance_uuid: str, port_id: str,
+                               request_id: str = "", timeout: float = 60.0  # noqa: ASYNC109
+                               ) -> dict[str, Any]:
+        reply = await self.bus.call(compute_topic(host), DetachInterface(
+            instance_uuid=instance_uuid, port_id=port_id, request_id=request_id), timeout,
+            returns=InterfaceAttached)
+        return dict(reply.port)
 
     async def get_console_output(self, host: str, instance_uuid: str, length: int | None,
                                  timeout: float = 30.0) -> str:  # noqa: ASYNC109

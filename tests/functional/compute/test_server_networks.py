@@ -204,3 +204,74 @@ async def test_vif_plug_timeout_fails_the_build_and_frees_ports(agentless: Cloud
     all_ports = (await cloud.net("GET", f"/ports?network_id={net}", user="admin"))["ports"]
     assert {p["device_owner"] for p in all_ports} <= {"network:dhcp",
                                                       "network:router_interface", ""}
+
+
+async def test_os_interface_attach_list_detach(cloud: Cloud) -> None:
+    net = await cloud.network_id("private")
+    r = await _create(cloud, "auto")
+    sid = r.json()["server"]["id"]
+    await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
+    r = await cloud.request("GET", f"/servers/{sid}/os-interface", user="demo")
+    assert r.status_code == 200, r.text
+    [first] = r.json()["interfaceAttachments"]
+    assert first["net_id"] == net and first["port_state"] == "ACTIVE"
+    # a new port on the network, with a chosen address; hot-plugged into the guest
+    r = await cloud.request("POST", f"/servers/{sid}/os-interface", user="demo", json={
+        "interfaceAttachment": {"net_id": net, "fixed_ips": [{"ip_address": "10.0.0.30"}]}})
+    assert r.status_code == 200, r.text
+    att = r.json()["interfaceAttachment"]
+    assert att["fixed_ips"][0]["ip_address"] == "10.0.0.30"
+    assert att["port_state"] == "ACTIVE"  # its vif-plugged came before the answer
+    vifs = cloud.agent.driver.vms[sid].network.vifs
+    assert [v["id"] for v in vifs] == [first["port_id"], att["port_id"]]
+    server = await cloud.show(sid, user="demo")
+    assert sorted(a["addr"] for a in server["addresses"]["private"]) == sorted(
+        [first["fixed_ips"][0]["ip_address"], "10.0.0.30"])
+    r = await cloud.request("GET", f"/servers/{sid}/os-interface/{att['port_id']}",
+                            user="demo")
+    assert r.json()["interfaceAttachment"]["mac_addr"] == att["mac_addr"]
+    # the user's own port
+    mine = (await cloud.net("POST", "/ports", status=201,
+                            json={"port": {"network_id": net}}))["port"]
+    r = await cloud.request("POST", f"/servers/{sid}/os-interface", user="demo",
+                            json={"interfaceAttachment": {"port_id": mine["id"]}})
+    assert r.status_code == 200, r.text
+    assert len(await cloud.ports_of(sid)) == 3
+    # detach: compute's port is deleted, the user's given back
+    r = await cloud.request("DELETE", f"/servers/{sid}/os-interface/{att['port_id']}",
+                            user="demo")
+    assert r.status_code == 202, r.text
+    await cloud.net("GET", f"/ports/{att['port_id']}", status=404)
+    r = await cloud.request("DELETE", f"/servers/{sid}/os-interface/{mine['id']}",
+                            user="demo")
+    assert r.status_code == 202
+    back = (await cloud.net("GET", f"/ports/{mine['id']}"))["port"]
+    assert back["device_id"] == ""
+    assert [v["id"] for v in cloud.agent.driver.vms[sid].network.vifs] == [first["port_id"]]
+    r = await cloud.request("DELETE", f"/servers/{sid}/os-interface/{mine['id']}",
+                            user="demo")
+    assert r.status_code == 404
+    # bad requests
+    r = await cloud.request("POST", f"/servers/{sid}/os-interface", user="demo", json={
+        "interfaceAttachment": {"net_id": net, "port_id": mine["id"]}})
+    assert r.status_code == 400
+    r = await cloud.request("POST", f"/servers/{sid}/os-interface", user="demo", json={
+        "interfaceAttachment": {"net_id": "3f0c2b8e-0000-4000-8000-000000000000"}})
+    assert r.status_code == 400
+
+
+async def test_os_interface_attach_times_out_and_gives_the_port_back(
+        agentless: Cloud) -> None:
+    cloud = agentless
+    r = await _create(cloud, "none")
+    sid = r.json()["server"]["id"]
+    await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
+    net = await cloud.network_id("private")
+    r = await cloud.request("POST", f"/servers/{sid}/os-interface", user="demo",
+                            json={"interfaceAttachment": {"net_id": net}})
+    assert r.status_code == 500, r.text
+    assert "Failed to attach network adapter device" in r.text
+    assert await cloud.ports_of(sid) == []
+    assert cloud.agent.driver.vms[sid].network.vifs == ()
+    server = await cloud.show(sid, user="demo")
+    assert server["status"] == "ACTIVE"

@@ -33,12 +33,14 @@ from stackling.compute import states
 from stackling.compute.agent.network import Allocation, PortBinder
 from stackling.compute.rpcapi import (
     ActionEvent,
+    AttachInterface,
     BuildAndRunInstance,
     ComputeAgentAPI,
     ConductorAPI,
     ConfirmResize,
     ConsoleConnect,
     ConsoleOutput,
+    DetachInterface,
     Diagnostics,
     ExternalEvent,
     FinishResize,
@@ -49,6 +51,7 @@ from stackling.compute.rpcapi import (
     GetDiagnostics,
     HostResources,
     InstanceInfo,
+    InterfaceAttached,
     PauseInstance,
     RebootInstance,
     RebuildInstance,
@@ -73,6 +76,10 @@ from stackling.compute.virt.driver import (
 )
 
 log = logging.getLogger("stackling.compute.agent")
+
+
+class InterfaceAttachFailed(StacklingError):
+    """Nova's InterfaceAttachFailed / InterfaceDetachFailed (HTTP 500)."""
 
 BINARY = "nova-compute"
 BUILD_EVENT = "compute__do_build_and_run_instance"
@@ -226,6 +233,11 @@ class ComputeAgent:
         if isinstance(message, ExternalEvent):
             await self.external_event(message)
             return None
+        if isinstance(message, AttachInterface | DetachInterface):
+            async with self._serialized(message.instance_uuid):
+                if isinstance(message, AttachInterface):
+                    return await self.attach_interface(message)
+                return await self.detach_interface(message)
         action = POWER_ACTIONS.get(type(message))
         if action is not None:
             assert isinstance(message, (StopInstance, StartInstance, PauseInstance,
@@ -314,7 +326,8 @@ class ComputeAgent:
                                           "The server was deleted during the build.")
 
     async def _wait_plugged(self, instance: InstanceInfo,
-                            waits: dict[str, asyncio.Future[str]]) -> None:
+                            waits: dict[str, asyncio.Future[str]],
+                            destroy: bool = True) -> None:
         """Nova's wait_for_instance_event around the plug: every port's
         ``network-vif-plugged`` within vif_plugging_timeout seconds. A timeout or a failed
         port fails the build when vif_plugging_is_fatal (the VM is destroyed first)."""
@@ -338,7 +351,8 @@ class ComputeAgent:
             log.warning("%s: %s (vif_plugging_is_fatal is off: going on)", instance.uuid,
                         reason)
             return
-        await self.driver.destroy(instance)
+        if destroy:
+            await self.driver.destroy(instance)
         raise SpawnError(reason, retryable=False)
 
     def _forget(self, uuid: str, waits: dict[str, asyncio.Future[str]]) -> None:
@@ -390,6 +404,63 @@ class ComputeAgent:
                                           reason)
         await self.conductor.build_failed(m.spec, f"Build of instance {uuid} aborted: "
                                           f"{reason}", retryable, m.request_id)
+
+    # -- os-interface: hot-plug and unplug ports ---------------------------------------------
+    async def attach_interface(self, m: AttachInterface) -> InterfaceAttached:
+        """Create or take the port, bind it here, hot-plug it, wait for vif-plugged. On any
+        failure the port is given back and the guest left as it was."""
+        uuid = m.instance_uuid
+        instance = await self.conductor.instance_get(uuid)
+        if instance is None:
+            raise NotFound(f"Instance {uuid} could not be found.")
+        if self.ports is None:
+            raise InterfaceAttachFailed(f"Failed to attach network adapter device to {uuid}: "
+                                        "this host cannot hot-plug interfaces.")
+        alloc = await self.ports.allocate(instance, [m.request], self.default_zone)
+        waits: dict[str, asyncio.Future[str]] = {}
+        plugged = False
+        try:
+            if self.vif_plugging_timeout > 0:
+                waits = {p.id: self.expect_event(uuid, "network-vif-plugged", p.id)
+                         for p in alloc.ports}
+            await self.ports.bind(alloc)
+            info = await self.ports.network_info(alloc)
+            await self.driver.attach_interface(instance, info.vifs[0])
+            plugged = True
+            if waits:
+                await self._wait_plugged(instance, waits, destroy=False)
+            port = await self.ports.client.get_port(alloc.ports[0].id)
+        except (VirtError, StacklingError) as exc:
+            text = exc.message if isinstance(exc, StacklingError) else str(exc)
+            log.warning("attaching a port to %s failed: %s", uuid, text)
+            if plugged:
+                with contextlib.suppress(VirtError, StacklingError):
+                    await self.driver.detach_interface(instance, alloc.ports[0].id)
+            await self.ports.undo(alloc)
+            raise InterfaceAttachFailed(
+                f"Failed to attach network adapter device to {uuid}: {text}") from exc
+        finally:
+            self._forget(uuid, waits)
+        return InterfaceAttached(port=port.raw)
+
+    async def detach_interface(self, m: DetachInterface) -> InterfaceAttached:
+        uuid = m.instance_uuid
+        instance = await self.conductor.instance_get(uuid)
+        if instance is None:
+            raise NotFound(f"Instance {uuid} could not be found.")
+        if self.ports is None:
+            raise InterfaceAttachFailed(f"Failed to detach network adapter device from "
+                                        f"{uuid}: this host cannot unplug interfaces.")
+        port = await self.ports.client.get_port(m.port_id)
+        try:
+            await self.driver.detach_interface(instance, m.port_id)
+        except InstanceNotFound:
+            pass  # the VM is not running: nothing to unplug
+        except VirtError as exc:
+            raise InterfaceAttachFailed(f"Failed to detach network adapter device from "
+                                        f"{uuid}: {exc}") from exc
+        await self.ports.release(port)
+        return InterfaceAttached(port=port.raw)
 
     # -- rebuild ----------------------------------------------------------------------------
     async def rebuild_instance(self, m: RebuildInstance) -> None:

@@ -106,10 +106,14 @@ class PortBinder:
             log.warning("the ports of %s could not be released: %s", instance_uuid, exc)
             return
         for port in ports:
-            if port.raw.get("binding:profile", {}).get(CREATED):
-                await self._quietly(self.client.delete_port(port.id), port.id)
-            else:
-                await self._quietly(self.client.unbind_port(port.id), port.id)
+            await self.release(port)
+
+    async def release(self, port: Port) -> None:
+        """Delete the port if compute made it, else unbind it."""
+        if (port.raw.get("binding:profile") or {}).get(CREATED):
+            await self._quietly(self.client.delete_port(port.id), port.id)
+        else:
+            await self._quietly(self.client.unbind_port(port.id), port.id)
 
     async def _quietly(self, call: Any, port_id: str) -> None:
         try:

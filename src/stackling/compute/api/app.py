@@ -14,6 +14,7 @@ from stackling.compute.api import (
     hosts,
     images,
     instance_actions,
+    interfaces,
     keypairs,
     networks,
     os_hosts,
@@ -39,7 +40,7 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            hosts.router, quotas.router, server_groups.router,
            aggregates.router, extensions.router,
            os_hosts.router, usage.router, events.router, images.router,
-           remote_consoles.router]
+           remote_consoles.router, interfaces.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

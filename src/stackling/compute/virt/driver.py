@@ -174,6 +174,14 @@ class ComputeDriver(ABC):
     async def get_console_output(self, instance: InstanceInfo) -> str:
         """The guest's serial console log so far (may be empty)."""
 
+    async def attach_interface(self, instance: InstanceInfo, vif: dict[str, Any]) -> None:
+        """Hot-plug one more port (a :class:`NetworkInfo` vif) into the running guest."""
+        raise VirtError(f"The {type(self).__name__} hypervisor cannot attach interfaces.")
+
+    async def detach_interface(self, instance: InstanceInfo, port_id: str) -> None:
+        """Unplug the port's NIC from the guest."""
+        raise VirtError(f"The {type(self).__name__} hypervisor cannot detach interfaces.")
+
     async def get_diagnostics(self, instance: InstanceInfo) -> dict[str, Any]:
         """Nova's standard diagnostics (2.48 shape): state, driver, cpu/nic/disk details.
         The default says only what every driver knows."""

@@ -99,6 +99,18 @@ class FakeDriver(ComputeDriver):
             f"[    0.420000] stackling fake guest {name} booted from image {image.id}",
             f"{name} login: "])
 
+    async def attach_interface(self, instance: InstanceInfo, vif: dict[str, Any]) -> None:
+        vm = self._vm(instance)
+        if any(v["id"] == vif["id"] for v in vm.network.vifs):
+            raise VirtError(f"Port {vif['id']} is already plugged into {instance.uuid}.")
+        vm.network = NetworkInfo(vifs=(*vm.network.vifs, dict(vif)))
+
+    async def detach_interface(self, instance: InstanceInfo, port_id: str) -> None:
+        vm = self._vm(instance)
+        if not any(v["id"] == port_id for v in vm.network.vifs):
+            raise VirtError(f"Port {port_id} is not plugged into {instance.uuid}.")
+        vm.network = NetworkInfo(vifs=tuple(v for v in vm.network.vifs if v["id"] != port_id))
+
     async def destroy(self, instance: InstanceInfo) -> None:
         self.vms.pop(instance.uuid, None)
         if instance.vm_state == states.DELETED or instance.task_state == "deleting":
