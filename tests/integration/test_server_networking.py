@@ -3,7 +3,8 @@ namespace (``cnet<random>-host``, entered with ``nsenter --net``; its bridges, t
 ``qdhcp-``/``qrouter-`` namespaces and nft tables all live there), and two tiny guests (TCG,
 128 MB) boot on ``private`` through the compute API. Each gets its port's address by DHCP
 (the guest's ``ip <addr> on eth0`` marker), and pings the other from its user-data script
-(config drive), which prints the outcome on the console."""
+(config drive), which prints the outcome on the console. A third guest on a second network
+cannot reach them until a router joins the two networks."""
 
 from __future__ import annotations
 
@@ -43,6 +44,26 @@ T = TypeVar("T")
 PING_SCRIPT = """#!/bin/sh
 i=0
 while [ $i -lt 40 ]; do
+  if ping -c 1 -W 1 {peer} >/dev/null 2>&1; then
+    echo "{mark} ping {peer} ok" >/dev/console
+    exit 0
+  fi
+  i=$((i + 1))
+  sleep 1
+done
+echo "{mark} ping {peer} failed" >/dev/console
+exit 1
+"""
+
+# first one try (no route yet: it must fail), then until the router joins the networks
+LATE_PING_SCRIPT = """#!/bin/sh
+if ping -c 2 -W 1 {peer} >/dev/null 2>&1; then
+  echo "{mark} early ping {peer} answered" >/dev/console
+else
+  echo "{mark} early ping {peer} unanswered" >/dev/console
+fi
+i=0
+while [ $i -lt 120 ]; do
   if ping -c 1 -W 1 {peer} >/dev/null 2>&1; then
     echo "{mark} ping {peer} ok" >/dev/console
     exit 0
@@ -146,8 +167,9 @@ class Cloud:
         return dict(self.api("GET", f"/compute/v2.1/servers/{sid}")["server"])
 
     def markers(self, sid: str) -> list[str]:
-        out = self.api("POST", f"/compute/v2.1/servers/{sid}/action",
-                       {"os-getConsoleOutput": {}})["output"]
+        answer = self.api("POST", f"/compute/v2.1/servers/{sid}/action",
+                          {"os-getConsoleOutput": {}}, ok=(200, 409))
+        out = answer.get("output", "")  # 409 while it is not on a host yet
         return [line.split(MARK, 1)[1].strip() for line in out.splitlines() if MARK in line]
 
     def close(self) -> None:
@@ -223,6 +245,34 @@ def test_two_vms_on_private_get_dhcp_and_ping_each_other(cloud: Cloud) -> None:
                                                   if m.startswith(f"ping {p} ")],
                            f"the ping of {peer}", timeout=120)
         assert done == [f"ping {peer} ok"], cloud.markers(sid)
+    # a third guest on another network: cut off until a router joins the two networks
+    second = cloud.api("POST", "/network/v2.0/networks", {"network": {
+        "name": "cnet-second"}})["network"]
+    subnet = cloud.api("POST", "/network/v2.0/subnets", {"subnet": {
+        "network_id": second["id"], "cidr": "10.0.5.0/24", "ip_version": 4,
+        "name": "cnet-second-v4"}})["subnet"]
+    script = LATE_PING_SCRIPT.format(peer=ips[0], mark=MARK).encode()
+    third = cloud.api("POST", "/compute/v2.1/servers", {"server": {
+        "name": "cnet-c", "imageRef": image, "flavorRef": flavor, "config_drive": True,
+        "networks": [{"uuid": second["id"]}],
+        "user_data": base64.b64encode(script).decode()}})["server"]["id"]
+    early = cloud.until(lambda: [m for m in cloud.markers(third) if m.startswith("early ")],
+                        "the third guest's first ping", timeout=240)
+    assert early == [f"early ping {ips[0]} unanswered"]
+    shown = cloud.server(third)
+    assert [a["addr"].startswith("10.0.5.") for a in shown["addresses"]["cnet-second"]] == \
+        [True]
+    router = cloud.api("GET", "/network/v2.0/routers?name=router1")["routers"][0]
+    cloud.api("PUT", f"/network/v2.0/routers/{router['id']}/add_router_interface",
+              {"subnet_id": subnet["id"]})
+    done = cloud.until(lambda: [m for m in cloud.markers(third)
+                                if m.startswith(f"ping {ips[0]} ")],
+                       "the routed ping", timeout=180)
+    assert done == [f"ping {ips[0]} ok"], cloud.markers(third)
+    # a delete frees the port compute made for the third guest
+    cloud.api("DELETE", f"/compute/v2.1/servers/{third}")
+    cloud.until(lambda: cloud.api("GET", f"/network/v2.0/ports?device_id={third}",
+                                  user="admin")["ports"] == [], "the third guest's port to go")
     # a delete gives the user's ports back (unbound, address kept)
     for sid in sids:
         cloud.api("DELETE", f"/compute/v2.1/servers/{sid}")
