@@ -143,6 +143,9 @@ class _InstanceCast(Message):
 class TerminateInstance(_InstanceCast):
     NAME: ClassVar[str] = "compute.agent.terminate_instance"
     VERSION: ClassVar[str] = "1.0"
+    #: the volumes to release once the VM is gone: ``{"volume_id", "attachment_id",
+    #: "delete_on_termination"}``
+    volumes: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @register

@@ -26,6 +26,7 @@ from stackling.compute.api import (
     servers,
     usage,
     versions,
+    volume_attachments,
 )
 from stackling.compute.api.microversion import MicroversionMiddleware
 from stackling.compute.policies import default_rules
@@ -40,7 +41,8 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            hosts.router, quotas.router, server_groups.router,
            aggregates.router, extensions.router,
            os_hosts.router, usage.router, events.router, images.router,
-           remote_consoles.router, interfaces.router]
+           remote_consoles.router,
+           volume_attachments.router, interfaces.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

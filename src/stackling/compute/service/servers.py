@@ -29,7 +29,7 @@ from stackling.compute.models import (
     Service,
 )
 from stackling.compute.rpcapi import TerminateInstance
-from stackling.compute.service import hosts, placement
+from stackling.compute.service import hosts, placement, volume_attachments
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import (
     ServerRecord,
@@ -285,13 +285,15 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> 
         if service is not None and hosts.is_up(service, svc.conf.service_down_time):
             try:
                 await svc.agents.cast(row.host, TerminateInstance(
-                    instance_uuid=uuid, request_id=ctx.request_id))
+                    instance_uuid=uuid, request_id=ctx.request_id,
+                    volumes=await volume_attachments.release_refs(svc, uuid)))
                 return
             except StacklingError as exc:
                 log.warning("cannot reach compute.%s to delete %s (%s): deleting locally",
                             row.host, uuid, exc)
         else:
             log.warning("host %s of server %s is down: deleting locally", row.host, uuid)
+    await volume_attachments.release_locally(svc, uuid)
     await finish_delete(svc, uuid)
 
 
