@@ -275,3 +275,32 @@ async def test_os_interface_attach_times_out_and_gives_the_port_back(
     assert cloud.agent.driver.vms[sid].network.vifs == ()
     server = await cloud.show(sid, user="demo")
     assert server["status"] == "ACTIVE"
+
+
+async def test_ports_follow_a_resize_to_another_host_and_back(cloud: Cloud) -> None:
+    from stackling.compute.agent.manager import ComputeAgent
+    from stackling.compute.virt.fake import FakeDriver
+
+    first = cloud.agent
+    r = await _create(cloud, "auto")
+    sid = r.json()["server"]["id"]
+    await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
+    node2 = ComputeAgent("node-2", first.bus, FakeDriver("node-2", memory_mb=8192),
+                         first.images, heartbeat_interval=0.2,
+                         network=first.ports.client if first.ports else None)
+    await node2.start()
+    cloud.compute.agents.append(node2)
+    first.driver.memory_mb = 1024 + 512  # only node-2 has room for the bigger flavor
+    await first.report_resources()
+    r = await cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                            json={"resize": {"flavorRef": "2"}})
+    assert r.status_code == 202, r.text
+    await cloud.wait_for(sid, "VERIFY_RESIZE", user="demo", timeout=30)
+    [port] = await cloud.ports_of(sid)
+    assert port["binding:host_id"] == "node-2"
+    r = await cloud.request("POST", f"/servers/{sid}/action", user="demo",
+                            json={"revertResize": None})
+    assert r.status_code == 202, r.text
+    await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
+    [port] = await cloud.ports_of(sid)
+    assert port["binding:host_id"] == "node-1"

@@ -365,6 +365,16 @@ class ComputeAgent:
         if alloc is not None and self.ports is not None:
             await self.ports.undo(alloc)
 
+    async def _bind_here(self, uuid: str) -> None:
+        """A resize lands on this host (or a revert comes back): its ports follow it
+        (Nova's migrate_instance_finish), so this host's network agent wires them."""
+        if self.ports is None:
+            return
+        try:
+            await self.ports.rebind(uuid)
+        except StacklingError as exc:
+            log.warning("the ports of %s could not follow it to %s: %s", uuid, self.host, exc)
+
     async def _network_of(self, uuid: str) -> NetworkInfo:
         """The ports an instance has now (a rebuild or a re-created VM plugs them again)."""
         if self.ports is None:
@@ -546,6 +556,7 @@ class ComputeAgent:
                 await self.peers.cast(m.dest_host, finish)
         elif isinstance(m, FinishResize):
             resized = instance.model_copy(update={"flavor": m.flavor})
+            await self._bind_here(m.instance_uuid)
             await self.driver.finish_migration(resized, await self._image(instance.image_ref),
                                                power_on=not m.was_stopped)
             power = await self.driver.get_power_state(resized)
@@ -564,6 +575,7 @@ class ComputeAgent:
                 await self.peers.cast(m.source_host, back)
         else:
             restored = instance.model_copy(update={"flavor": m.flavor})
+            await self._bind_here(m.instance_uuid)
             await self.driver.finish_revert_migration(restored, power_on=not m.was_stopped)
             power = await self.driver.get_power_state(restored)
             await self.conductor.migration_done(m.instance_uuid, m.migration_uuid,

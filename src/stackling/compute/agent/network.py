@@ -89,6 +89,14 @@ class PortBinder:
         ports = await self.client.list_ports(device_id=instance_uuid)
         return await self.network_info(Allocation(ports=ports))
 
+    async def rebind(self, instance_uuid: str) -> None:
+        """Bind the instance's ports bound elsewhere to this host."""
+        if not await self.client.available():
+            return
+        for port in await self.client.list_ports(device_id=instance_uuid):
+            if port.host_id != self.host:
+                await self.client.update_port(port.id, {"binding:host_id": self.host})
+
     async def undo(self, alloc: Allocation) -> None:
         """A failed build: delete the ports compute made, give the user's back."""
         for port_id in alloc.created:
