@@ -30,6 +30,7 @@ from stackling.clients.image import ImageClient
 from stackling.clients.network import NetworkClient
 from stackling.common.errors import NotFound, StacklingError
 from stackling.compute import states
+from stackling.compute.agent import volumes
 from stackling.compute.agent.network import Allocation, PortBinder
 from stackling.compute.rpcapi import (
     ActionEvent,
@@ -74,6 +75,7 @@ from stackling.compute.virt.driver import (
     SpawnError,
     VirtError,
 )
+from stackling.compute.volume_rpcapi import AttachVolume, DetachVolume
 
 log = logging.getLogger("stackling.compute.agent")
 
@@ -131,6 +133,7 @@ class ComputeAgent:
         self.bus = bus
         self.driver = driver
         self.images = images
+        self.attacher = volumes.volume_attacher(host, driver, images)
         self.conductor = ConductorAPI(bus, host, call_timeout)
         self.peers = ComputeAgentAPI(bus)  # other hosts' agents (resize hands over)
         self.heartbeat_interval = heartbeat_interval
@@ -224,6 +227,10 @@ class ComputeAgent:
             async with self._serialized(message.instance_uuid):
                 await self.snapshot_instance(message)
             return None
+        if isinstance(message, AttachVolume | DetachVolume):
+            async with self._serialized(message.instance_uuid):
+                return await volumes.handle(self.attacher, message, await
+                                            self.conductor.instance_get(message.instance_uuid))
         if isinstance(message, GetConsoleOutput):
             return await self.console_output(message)
         if isinstance(message, GetConsoleConnect):
@@ -634,6 +641,8 @@ class ComputeAgent:
         await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",
                                           "start")
         await self.driver.destroy(instance)
+        if self.attacher is not None:  # attachments (and exports) go, some volumes too
+            await self.attacher.release(m.volumes)
         if self.ports is not None:  # ports compute made go, the user's are given back
             await self.ports.deallocate(uuid)
         await self.conductor.instance_terminated(uuid, self.conductor.event(
