@@ -571,9 +571,12 @@ def main() -> int:
         return 1
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.fromisoformat(res["date"]).strftime("%Y%m%d-%H%M%S")
-    for name in (f"compute-{stamp}.json", "compute-latest.json"):
+    full = all(case in res for case in ("latency", "throughput", "scheduling"))
+    names = ([f"compute-{stamp}.json", "compute-latest.json"] if full
+             else [f"compute-partial-{stamp}.json"])  # a partial run leaves latest alone
+    for name in names:
         (RESULTS / name).write_text(json.dumps(res, indent=2) + "\n")
-    if all(case in res for case in ("latency", "throughput", "scheduling")):
+    if full:
         block = markdown(res)
         if not args.no_readme:
             update_readme(block)
