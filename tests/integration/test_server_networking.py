@@ -3,7 +3,8 @@ namespace (``cnet<random>-host``, entered with ``nsenter --net``; its bridges, t
 ``qdhcp-``/``qrouter-`` namespaces and nft tables all live there), and two tiny guests (TCG,
 128 MB) boot on ``private`` through the compute API. Each gets its port's address by DHCP
 (the guest's ``ip <addr> on eth0`` marker), and pings the other from its user-data script
-(config drive), which prints the outcome on the console. A third guest on a second network
+(read from the metadata service through the network's metadata proxy), which prints the
+outcome on the console. A third guest on a second network
 cannot reach them until a router joins the two networks."""
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class Cloud:
                "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
                "STACKLING_NETWORK_AGENT__TAP_POLL_INTERVAL": "0.2",
                "STACKLING_QEMU__ACCEL": "tcg",
+               # no config drive: the guests use the metadata service
+               "STACKLING_QEMU__FORCE_CONFIG_DRIVE": "false",
                "STACKLING_COMPUTE__VIF_PLUGGING_TIMEOUT": "120"}
         self.process = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.host}", sys.executable, "-m",
@@ -222,11 +225,14 @@ def test_two_vms_on_private_get_dhcp_and_ping_each_other(cloud: Cloud) -> None:
         "network_id": private["id"], "name": f"cnet-{n}"}})["port"] for n in ("a", "b")]
     ips = [p["fixed_ips"][0]["ip_address"] for p in ports]
     sids = []
+    # they read their user data from the metadata service (169.254.169.254 -> the proxy in
+    # the network's namespace -> compute's metadata service, signed with the shared secret
+    # `stackling up` generated): no config drive
     for name, port, peer in (("a", ports[0], ips[1]), ("b", ports[1], ips[0])):
         script = PING_SCRIPT.format(peer=peer, mark=MARK).encode()
         sids.append(cloud.api("POST", "/compute/v2.1/servers", {"server": {
             "name": f"cnet-{name}", "imageRef": image, "flavorRef": flavor,
-            "networks": [{"port": port["id"]}], "config_drive": True,
+            "networks": [{"port": port["id"]}],
             "user_data": base64.b64encode(script).decode()}})["server"]["id"])
     for sid in sids:
         server = cloud.until(lambda s=sid: (lambda v: v if v["status"] in ("ACTIVE", "ERROR")
@@ -245,6 +251,9 @@ def test_two_vms_on_private_get_dhcp_and_ping_each_other(cloud: Cloud) -> None:
                                                   if m.startswith(f"ping {p} ")],
                            f"the ping of {peer}", timeout=120)
         assert done == [f"ping {peer} ok"], cloud.markers(sid)
+    sources = [[m for m in cloud.markers(sid) if m.startswith("metadata from ")]
+               for sid in sids]
+    assert sources == [["metadata from http://169.254.169.254/openstack/latest"]] * 2
     # a third guest on another network: cut off until a router joins the two networks
     second = cloud.api("POST", "/network/v2.0/networks", {"network": {
         "name": "cnet-second"}})["network"]
@@ -253,7 +262,7 @@ def test_two_vms_on_private_get_dhcp_and_ping_each_other(cloud: Cloud) -> None:
         "name": "cnet-second-v4"}})["subnet"]
     script = LATE_PING_SCRIPT.format(peer=ips[0], mark=MARK).encode()
     third = cloud.api("POST", "/compute/v2.1/servers", {"server": {
-        "name": "cnet-c", "imageRef": image, "flavorRef": flavor, "config_drive": True,
+        "name": "cnet-c", "imageRef": image, "flavorRef": flavor,
         "networks": [{"uuid": second["id"]}],
         "user_data": base64.b64encode(script).decode()}})["server"]["id"]
     early = cloud.until(lambda: [m for m in cloud.markers(third) if m.startswith("early ")],
