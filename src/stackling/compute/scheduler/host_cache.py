@@ -92,7 +92,9 @@ class HostCache:
             zones = await hosts.host_zones(session, conf.default_availability_zone)
         out = []
         down_time = conf.service_down_time
-        for p in providers:
+        for i, p in enumerate(providers):
+            if i and not i % placement.YIELD_EVERY:
+                await asyncio.sleep(0)  # let requests run while ten thousand hosts load
             host = nodes.get(p.name)
             if host is None:
                 continue

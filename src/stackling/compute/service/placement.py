@@ -16,6 +16,7 @@ a lost swap falls back to the locked read above.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from stackling.compute.models import Allocation, Inventory, ResourceProvider
 from stackling.db.store import Store
 
 RESOURCE_CLASSES = ("VCPU", "MEMORY_MB", "DISK_GB")
+#: long loops over rows give the event loop back this often
+YIELD_EVERY = 2000
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,10 @@ async def provider_usages(session: AsyncSession,
         ids = list(providers)
         inv_query = inv_query.where(Inventory.resource_provider_id.in_(ids))
         use_query = use_query.where(Allocation.resource_provider_id.in_(ids))
-    for rp_id, rc, total, reserved, min_unit, max_unit, step, ratio in (
-            await session.execute(inv_query)).all():
+    rows = (await session.execute(inv_query)).all()
+    for i, (rp_id, rc, total, reserved, min_unit, max_unit, step, ratio) in enumerate(rows):
+        if i and not i % YIELD_EVERY:
+            await asyncio.sleep(0)  # tens of thousands of rows: let other requests run
         usage = providers.get(rp_id)
         if usage is not None:
             usage.inventories[rc] = InventorySpec(total, reserved, min_unit, max_unit, step,
