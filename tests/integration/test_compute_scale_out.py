@@ -10,6 +10,7 @@ node's compute service goes down while the other stays up.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -48,8 +50,23 @@ def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
+    """A database URL template with ``{service}``: one database per service, as the README
+    deploys it (services' tables share names, e.g. ``quotas``)."""
     with databases.postgres_server() as url:
-        yield url
+        asyncio.run(_create_databases(url, SERVICES))
+        yield url.rsplit("/", 1)[0] + "/stackling_{service}"
+
+
+SERVICES = ("identity", "image", "compute")
+
+
+async def _create_databases(url: str, names: tuple[str, ...]) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        for name in names:
+            await conn.execute(f"CREATE DATABASE stackling_{name}")
+    finally:
+        await conn.close()
 
 
 class Procs:
