@@ -93,8 +93,7 @@ class VolumeAttacher:
             with contextlib.suppress(StacklingError):
                 await self.volumes.delete_attachment(attachment_id)
             if isinstance(exc, VirtError):
-                raise VolumeAttachFailed(f"Attaching volume {volume_id} to server "
-                                         f"{instance.uuid} failed: {exc}") from exc
+                raise VolumeAttachFailed(str(exc)) from exc
             raise
 
     async def detach(self, instance: InstanceInfo | None, volume_id: str,

@@ -26,7 +26,7 @@ async def attach_volume(mon: Monitor, volume_id: str, connection: dict[str, Any]
     ``{"driver": "file", "filename": "/path"}`` or ``{"driver": "nbd", "server": {...},
     "export": "..."}``; ``format`` (default raw) is layered on top."""
     node = _node(volume_id)
-    proto = {k: v for k, v in connection.items() if k != "format"}
+    proto = {k: v for k, v in connection.items() if k not in ("format", "read_only")}
     await mon.execute("blockdev-add", {
         "node-name": node, "driver": connection.get("format", "raw"),
         "file": proto, "read-only": bool(connection.get("read_only", False))})
@@ -43,7 +43,16 @@ async def attach_volume(mon: Monitor, volume_id: str, connection: dict[str, Any]
 async def detach_volume(mon: Monitor, volume_id: str, limit: float = 30.0) -> None:
     node = _node(volume_id)
     await _device_del(mon, f"dev-{node}", limit)
-    await mon.execute("blockdev-del", {"node-name": node})
+    # the device leaves /machine/peripheral a moment before it lets go of its node
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            await mon.execute("blockdev-del", {"node-name": node})
+            return
+        except MonitorError as exc:
+            if "in use" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.2)
 
 
 async def attach_interface(mon: Monitor, port_id: str, tap: str, mac: str) -> None:

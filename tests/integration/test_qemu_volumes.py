@@ -1,0 +1,160 @@
+"""A volume hot-plugged into a real VM (QEMU, TCG): the block storage service's file
+backend exports it, the agent plugs it over QMP (blockdev-add + virtio-blk), the tiny guest
+sees a new virtio disk with the volume's serial, then the detach unplugs it (the guest
+releases the device) and the volume is available again.
+
+The guest's user data (run from the config drive) watches /sys/block in the background and
+prints what it sees on the serial console."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stackling.cli.cloudsyaml import read_passwords
+from stackling.cli.compute import ComputeComponent
+from stackling.cli.image import ImageComponent
+from stackling.cli.up import build_root_app, prepare_all, start_bus, start_components
+from stackling.cli.volume import VolumeComponent
+from stackling.common.config import load_config
+from stackling.volume.backends import FileBackend
+from stackling.volume.backup.store import MemoryBackupStore
+from tests.integration.qemu_cloud import MARK, QemuCloud, _Late, kill_all_qemu
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None or
+                       shutil.which("qemu-img") is None,
+                       reason="apt-get install qemu-system-x86 qemu-utils"),
+]
+
+# the guest reports each disk that appears or goes (vda is its root, vdb the volume)
+WATCH = f"""#!/bin/sh
+(
+  seen=""
+  for i in $(seq 1 900); do
+    now=$(ls /sys/block | grep '^vd' | tr '\\n' ' ')
+    if [ "$now" != "$seen" ]; then
+      for d in $now; do
+        case " $seen " in *" $d "*) ;; *)
+          echo "{MARK} disk $d serial $(cat /sys/block/$d/serial 2>/dev/null)" \
+            "size $(cat /sys/block/$d/size)" >/dev/console ;;
+        esac
+      done
+      for d in $seen; do
+        case " $now " in *" $d "*) ;; *) echo "{MARK} disk $d gone" >/dev/console ;; esac
+      done
+      seen="$now"
+    fi
+    sleep 0.2
+  done
+) &
+"""
+
+
+async def _until(cloud: QemuCloud, sid: str, text: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in await cloud.console(sid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not on the console of {sid}:\n"
+                                 f"{(await cloud.console(sid))[-2000:]}")
+        await asyncio.sleep(0.3)
+
+
+async def _volume(cloud: QemuCloud, volume_id: str) -> dict[str, Any]:
+    r = await cloud.api("GET", f"/volume/v3/volumes/{volume_id}",
+                        headers={"OpenStack-API-Version": "volume 3.70"})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()["volume"]
+    return body
+
+
+async def test_hotplug_volume_into_tiny_guest() -> None:
+    # a short path: QMP's unix socket path must stay under 108 bytes
+    root = Path(tempfile.mkdtemp(prefix="cvol-"))
+    data_dir = root / "data"
+    config = load_config(env={}, overrides={
+        "data_dir": str(data_dir), "virt": "qemu",
+        "identity": {"password_hash_rounds": 4},
+        "compute": {"host": "qemu-node", "heartbeat_interval": 1.0},
+        "qemu": {"accel": "tcg", "boot_timeout": 30.0, "powerdown_timeout": 10.0,
+                 "force_config_drive": True},
+        "volume": {"host": "qemu-node", "backend": "file", "backup_store": "memory"},
+    })
+    late = _Late()
+    http = httpx.AsyncClient(transport=late, base_url="http://testserver", timeout=180)
+    compute = ComputeComponent(http=http)
+    volume = VolumeComponent(http=http, backend=FileBackend("file", data_dir / "volumes",
+                                                            "raw"),
+                             backups=MemoryBackupStore())
+    try:
+        async with AsyncExitStack() as stack:
+            prepared = await prepare_all(config, [ImageComponent(), volume, compute])
+            stack.push_async_callback(prepared.identity.close)
+            bus = await start_bus(config, prepared.identity, stack)
+            mounted = await start_components(prepared, config, bus, stack)
+            late.app = build_root_app(prepared.identity, config, mounted)
+            stack.push_async_callback(http.aclose)
+            passwords = read_passwords(config.data_dir / "clouds.yaml")
+            assert passwords is not None
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=late.app),
+                                       base_url="http://testserver", timeout=180)
+            stack.push_async_callback(client.aclose)
+            r = await client.post("/identity/v3/auth/tokens", json={"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": "admin", "domain": {"id": "default"},
+                    "password": passwords["admin"]}}},
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+            assert r.status_code == 201, r.text
+            cloud = QemuCloud(config, client, r.headers["X-Subject-Token"], compute)
+            for agent in compute.agents:
+                stack.push_async_callback(agent.stop)
+            await _scenario(cloud)
+    finally:
+        kill_all_qemu(data_dir)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _scenario(cloud: QemuCloud) -> None:
+    image = await cloud.image_id("stackling-tiny")
+    flavor = await cloud.flavor("qemu.vol", 128, 0)
+    r = await cloud.api("POST", "/compute/v2.1/servers", json={"server": {
+        "name": "vol-vm", "imageRef": image, "flavorRef": flavor, "networks": "none",
+        "user_data": base64.b64encode(WATCH.encode()).decode()}})
+    assert r.status_code == 202, r.text
+    sid = str(r.json()["server"]["id"])
+    await cloud.wait_status(sid, "ACTIVE")
+    await _until(cloud, sid, f"{MARK} ready")
+    await _until(cloud, sid, f"{MARK} disk vda ")
+
+    r = await cloud.api("POST", "/volume/v3/volumes", json={"volume": {"size": 1}},
+                        headers={"OpenStack-API-Version": "volume 3.70"})
+    assert r.status_code == 202, r.text
+    vid = str(r.json()["volume"]["id"])
+    for _ in range(100):
+        if (await _volume(cloud, vid))["status"] == "available":
+            break
+        await asyncio.sleep(0.1)
+
+    r = await cloud.api("POST", f"/compute/v2.1/servers/{sid}/os-volume_attachments",
+                        json={"volumeAttachment": {"volumeId": vid}})
+    assert r.status_code == 200, r.text
+    assert r.json()["volumeAttachment"]["device"] == "/dev/vdb"
+    assert (await _volume(cloud, vid))["status"] == "in-use"
+    # 1 GiB = 2097152 sectors; the serial is the volume id's first 20 characters
+    await _until(cloud, sid, f"{MARK} disk vdb serial {vid[:20]} size 2097152")
+
+    r = await cloud.api("DELETE", f"/compute/v2.1/servers/{sid}/os-volume_attachments/{vid}")
+    assert r.status_code == 202, r.text
+    await _until(cloud, sid, f"{MARK} disk vdb gone")
+    assert (await _volume(cloud, vid))["status"] == "available"
+    await cloud.delete(sid)
