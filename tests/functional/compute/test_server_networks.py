@@ -304,3 +304,24 @@ async def test_ports_follow_a_resize_to_another_host_and_back(cloud: Cloud) -> N
     await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
     [port] = await cloud.ports_of(sid)
     assert port["binding:host_id"] == "node-1"
+
+
+async def test_list_filtered_by_ip(cloud: Cloud) -> None:
+    net = await cloud.network_id("private")
+    sids = []
+    for ip in ("10.0.0.40", "10.0.0.51"):
+        r = await _create(cloud, [{"uuid": net, "fixed_ip": ip}])
+        sids.append(r.json()["server"]["id"])
+    for sid in sids:
+        await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
+
+    async def listed(query: str) -> list[str]:
+        r = await cloud.request("GET", f"/servers?{query}", user="demo")
+        assert r.status_code == 200, r.text
+        return sorted(s["id"] for s in r.json()["servers"])
+
+    assert await listed("ip=10.0.0.40") == [sids[0]]
+    assert await listed("ip=10.0.0.5") == [sids[1]]
+    assert await listed("ip=10.0.0") == sorted(sids)
+    assert await listed("ip=10.9.") == []
+    assert await listed("ip6=fd00") == []

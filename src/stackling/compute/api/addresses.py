@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from typing import Any
 
 from stackling.clients.network import NetworkClient
@@ -54,3 +55,36 @@ async def addresses_of(client: NetworkClient | None,
                             "OS-EXT-IPS:type": kind,
                             "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
     return result
+
+
+async def servers_by_ip(client: NetworkClient | None, patterns: dict[str, str]) -> list[str]:
+    """The servers with a fixed address matching the ``ip`` (IPv4) / ``ip6`` (IPv6) regular
+    expressions (matched from the start, as Nova does)."""
+    if client is None:
+        return []
+    try:
+        compiled = {4 if k == "ip" else 6: re.compile(v) for k, v in patterns.items()}
+    except re.error:
+        return []
+    try:
+        if not await client.available():
+            return []
+        ports = await client.list_ports()
+    except StacklingError as exc:
+        log.warning("the ip filter cannot be applied: %s", exc)
+        return []
+    found: list[str] = []
+    for port in ports:
+        if not port.device_owner.startswith("compute:") or not port.device_id:
+            continue
+        for f in port.fixed_ips:
+            addr = str(f.get("ip_address") or "")
+            try:
+                version = ipaddress.ip_address(addr).version
+            except ValueError:
+                continue
+            pattern = compiled.get(version)
+            if pattern is not None and pattern.match(addr):
+                found.append(port.device_id)
+                break
+    return sorted(set(found))

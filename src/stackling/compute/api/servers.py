@@ -12,7 +12,7 @@ from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest
 from stackling.common.timeutils import parse_isotime
 from stackling.compute import states
-from stackling.compute.api.addresses import addresses_of
+from stackling.compute.api.addresses import addresses_of, servers_by_ip
 from stackling.compute.api.common import (
     allowed,
     authorize,
@@ -157,7 +157,7 @@ def build_query(request: Request, ctx: RequestContext, detail: bool
         q.description = _regex(one["description"])
     if "image" in one:
         q.image = one["image"].rstrip("/").rsplit("/", 1)[-1]
-    if "ip" in one or "ip6" in one:
+    if ("ip" in one or "ip6" in one) and svc.network is None:
         return None, 0  # no server has addresses without a network service
     if "changes-since" in one:
         q.changes_since = _time(one["changes-since"], "changes-since")
@@ -201,6 +201,9 @@ async def _list(request: Request, detail: bool) -> JSONResponse:
     ctx = await caller(request)
     authorize(request, ctx, f"os_compute_api:servers:{'detail' if detail else 'index'}")
     q, limit = build_query(request, ctx, detail)
+    ips = {k: request.query_params[k] for k in ("ip", "ip6") if k in request.query_params}
+    if q is not None and ips:
+        q.uuids = await servers_by_ip(compute(request).network, ips)
     records = await servers.list_servers(compute(request), q) if q is not None else []
     if detail:
         found = await _addresses(request, records)

@@ -94,6 +94,7 @@ class ListQuery:
     task_state: list[str] = field(default_factory=list)
     power_state: list[int] = field(default_factory=list)
     uuid: str | None = None
+    uuids: list[str] | None = None  # only these (the ``ip``/``ip6`` filters' matches)
     sort: list[tuple[str, str]] = field(default_factory=list)
     limit: int | None = None
     marker: str | None = None
@@ -117,6 +118,8 @@ def _conditions(q: ListQuery) -> list[ColumnElement[bool]]:
         value = getattr(q, attr)
         if value is not None:
             c.append(column == value)
+    if q.uuids is not None:
+        c.append(Instance.uuid.in_(q.uuids))
     if q.name is not None:
         c.append(Instance.display_name.regexp_match(q.name))
     if q.description is not None:
