@@ -4,8 +4,8 @@ namespace (``cnet<random>-host``, entered with ``nsenter --net``; its bridges, t
 128 MB) boot on ``private`` through the compute API. Each gets its port's address by DHCP
 (the guest's ``ip <addr> on eth0`` marker), and pings the other from its user-data script
 (read from the metadata service through the network's metadata proxy), which prints the
-outcome on the console. A third guest on a second network
-cannot reach them until a router joins the two networks."""
+outcome on the console. A third guest on a second network cannot reach them until a router
+joins the two networks."""
 
 from __future__ import annotations
 
