@@ -105,6 +105,8 @@ OTHERS = {
     "os_compute_api:os-deferred-delete:force": MEMBER,
     "os_compute_api:os-server-external-events:create": f"{ADMIN} or role:service",
     "os_compute_api:os-server-diagnostics": ADMIN,
+    "os_compute_api:ips:index": READER,
+    "os_compute_api:ips:show": READER,
     "os_compute_api:os-attach-interfaces:list": READER,
     "os_compute_api:os-attach-interfaces:show": READER,
     "os_compute_api:os-attach-interfaces:create": MEMBER,

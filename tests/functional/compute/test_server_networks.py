@@ -116,6 +116,13 @@ async def test_auto_picks_the_projects_network_and_shows_addresses(cloud: Cloud)
     assert vifs[0]["mac_address"] == port["mac_address"]
     assert vifs[0]["fixed_ips"][0]["ip_address"] == ip
     assert vifs[0]["network"]["id"] == port["network_id"]
+    # /ips and /ips/{network}: the same, plainer
+    r = await cloud.request("GET", f"/servers/{sid}/ips", user="demo")
+    assert r.json() == {"addresses": {"private": [{"version": 4, "addr": ip}]}}
+    r = await cloud.request("GET", f"/servers/{sid}/ips/private", user="demo")
+    assert r.json() == {"private": [{"version": 4, "addr": ip}]}
+    r = await cloud.request("GET", f"/servers/{sid}/ips/public", user="demo")
+    assert r.status_code == 404
     # detail lists show them too
     r = await cloud.request("GET", "/servers/detail", user="demo")
     assert r.json()["servers"][0]["addresses"] == server["addresses"]

@@ -11,8 +11,12 @@ import logging
 import re
 from typing import Any
 
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
 from stackling.clients.network import NetworkClient
-from stackling.common.errors import StacklingError
+from stackling.common.errors import NotFound, StacklingError
+from stackling.compute.api.common import authorize, caller, compute
 
 log = logging.getLogger("stackling.compute.api")
 
@@ -88,3 +92,36 @@ async def servers_by_ip(client: NetworkClient | None, patterns: dict[str, str]) 
                 found.append(port.device_id)
                 break
     return sorted(set(found))
+
+
+# -- /servers/{id}/ips: the same addresses, plainer (Nova's ips controller) -----------------
+router = APIRouter(prefix="/v2.1/servers/{server_id}/ips")
+
+
+def _plain(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"version": e["version"], "addr": e["addr"]} for e in entries]
+
+
+async def _server_addresses(request: Request, server_id: str, rule: str
+                            ) -> dict[str, list[dict[str, Any]]]:
+    from stackling.compute.api.servers import load  # (servers imports this module)
+
+    ctx = await caller(request)
+    rec = await load(request, ctx, server_id)
+    authorize(request, ctx, rule, {"project_id": rec.row.project_id})
+    found = await addresses_of(compute(request).network, [rec.row.uuid])
+    return found[rec.row.uuid]
+
+
+@router.get("")
+async def list_ips(request: Request, server_id: str) -> JSONResponse:
+    found = await _server_addresses(request, server_id, "os_compute_api:ips:index")
+    return JSONResponse({"addresses": {k: _plain(v) for k, v in found.items()}})
+
+
+@router.get("/{network_label}")
+async def show_ips(request: Request, server_id: str, network_label: str) -> JSONResponse:
+    found = await _server_addresses(request, server_id, "os_compute_api:ips:show")
+    if network_label not in found:
+        raise NotFound("Instance is not a member of specified network")
+    return JSONResponse({network_label: _plain(found[network_label])})

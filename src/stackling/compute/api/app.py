@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from stackling.compute.api import (
+    addresses,
     aggregates,
     events,
     extensions,
@@ -42,7 +43,7 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            aggregates.router, extensions.router,
            os_hosts.router, usage.router, events.router, images.router,
            remote_consoles.router,
-           volume_attachments.router, interfaces.router]
+           volume_attachments.router, interfaces.router, addresses.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,
