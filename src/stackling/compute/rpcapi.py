@@ -109,6 +109,9 @@ class RequestSpec(_Payload):
     # (empty: none): each ``{"network_id", "port_id", "fixed_ip", "tag"}``; a ``port_id``
     # is the user's own port (bound, not created), otherwise the agent creates one
     requested_networks: list[dict[str, Any]] = Field(default_factory=list)
+    # the volumes compute-api made and reserved (boot from volume): each ``{"volume_id",
+    # "attachment_id", "boot_index", "device_name"}``; the agent boots from boot_index 0
+    block_devices: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # -- scheduler ----------------------------------------------------------------------------------

@@ -11,8 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from stackling.cli.cloudsyaml import read_passwords
+from stackling.cli.component import Runtime
 from stackling.cli.compute import ComputeComponent
 from stackling.cli.up import build_root_app, prepare_all, start_bus, start_components
 from stackling.cli.volume import VolumeComponent
@@ -20,7 +26,7 @@ from stackling.common.config import Config, load_config
 from stackling.compute.virt.driver import VirtError
 from stackling.volume.backends import MemoryBackend
 from stackling.volume.backup.store import MemoryBackupStore
-from tests.functional.compute.conftest import ComputeCloud, FakeImages, _Late
+from tests.functional.compute.conftest import IMAGE_ID, ComputeCloud, FakeImages, _Late
 
 VOLUME_VERSION = "volume 3.70"
 
@@ -70,6 +76,23 @@ class Cloud(ComputeCloud):
                                   json={"volumeAttachment": {"volumeId": volume_id, **extra}})
 
 
+class Images(FakeImages):
+    """The stand-in image service, also serving image data (volumes made from images)."""
+
+    async def start(self, runtime: Runtime) -> ASGIApp:
+        app = await super().start(runtime)
+
+        async def data(request: Request) -> Response:
+            if request.path_params["image_id"] not in self.images:
+                return Response(status_code=404)
+            return Response(b"\0" * 1024, media_type="application/octet-stream")
+
+        assert isinstance(app, Starlette)
+        app.router.routes.insert(0, Route("/v2/images/{image_id}/file", data,
+                                          methods=["GET"]))
+        return app
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return load_config(env={}, overrides={
@@ -85,7 +108,7 @@ def config(tmp_path: Path) -> Config:
 async def cloud(config: Config) -> AsyncIterator[Cloud]:
     late = _Late()
     http = httpx.AsyncClient(transport=late, base_url="http://testserver")
-    images = FakeImages()
+    images = Images()
     backend = MemoryBackend("memory", capacity_gb=100)
     volume = VolumeComponent(http=http, backend=backend, backups=MemoryBackupStore())
     compute = ComputeComponent(http=http)
@@ -230,3 +253,63 @@ async def test_server_delete_detaches_and_honours_delete_on_termination(cloud: C
     await cloud.wait_volume(kept, "available")
     await cloud.wait_volume(doomed, "gone")
     assert not cloud.backend.exports
+
+
+# -- boot from volume ---------------------------------------------------------------------
+def _bdm(**item: Any) -> dict[str, Any]:
+    return {"boot_index": 0, "destination_type": "volume", **item}
+
+
+async def _boot_bdm(cloud: Cloud, name: str, *devices: dict[str, Any],
+                    expect: int = 202) -> httpx.Response:
+    body = {"server": {"name": name, "flavorRef": "1", "networks": "none",
+                       "block_device_mapping_v2": list(devices)}}
+    r = await cloud.request("POST", "/servers", json=body, version="2.89")
+    assert r.status_code == expect, r.text
+    return r
+
+
+async def test_boot_from_image_volume_and_delete_on_termination(cloud: Cloud) -> None:
+    r = await _boot_bdm(cloud, "bfv", _bdm(source_type="image", uuid=IMAGE_ID,
+                                           volume_size=1, delete_on_termination=True))
+    sid = r.json()["server"]["id"]
+    server = await cloud.wait_for(sid, "ACTIVE")
+    assert server["image"] == ""  # Nova shows no image for a volume-backed server
+    r = await cloud.request("GET", f"/servers/{sid}/os-volume_attachments", version="2.89")
+    (att,) = r.json()["volumeAttachments"]
+    assert att["device"] == "/dev/vda" and att["delete_on_termination"] is True
+    volume = await cloud.volume(att["volumeId"])
+    assert volume["status"] == "in-use" and volume["bootable"] == "true"
+    assert volume["attachments"][0]["server_id"] == sid
+    vm = _vm(cloud, sid)
+    assert vm.root_volume is not None and vm.root_volume["volume_id"] == att["volumeId"]
+    assert "booted from volume" in "\n".join(vm.console)
+    # the root volume cannot be detached
+    r = await cloud.request("DELETE", f"/servers/{sid}/os-volume_attachments/"
+                            f"{att['volumeId']}")
+    assert r.status_code == 400, r.text
+    assert (await cloud.request("DELETE", f"/servers/{sid}")).status_code == 204
+    await cloud.wait_gone(sid)
+    await cloud.wait_volume(att["volumeId"], "gone")
+
+
+async def test_boot_from_existing_volume(cloud: Cloud) -> None:
+    volume_id = await cloud.new_volume()
+    # not bootable yet: 400
+    await _boot_bdm(cloud, "nope", _bdm(source_type="volume", uuid=volume_id), expect=400)
+    r = await cloud.volume_request("POST", f"/volumes/{volume_id}/action",
+                                   json={"os-set_bootable": {"bootable": True}})
+    assert r.status_code == 200, r.text
+    # unknown volume, snapshot source, missing volume_size: 400
+    await _boot_bdm(cloud, "x", _bdm(source_type="volume",
+                                     uuid="8b1e3b1c-3e7a-4d5e-9f00-00000000dead"), expect=400)
+    await _boot_bdm(cloud, "x", _bdm(source_type="image", uuid=IMAGE_ID), expect=400)
+    r = await _boot_bdm(cloud, "from-vol", _bdm(source_type="volume", uuid=volume_id))
+    sid = r.json()["server"]["id"]
+    await cloud.wait_for(sid, "ACTIVE")
+    assert (await cloud.volume(volume_id))["status"] == "in-use"
+    # in use now: another server cannot boot from it
+    await _boot_bdm(cloud, "again", _bdm(source_type="volume", uuid=volume_id), expect=400)
+    assert (await cloud.request("DELETE", f"/servers/{sid}")).status_code == 204
+    await cloud.wait_gone(sid)
+    await cloud.wait_volume(volume_id, "available")  # not delete_on_termination

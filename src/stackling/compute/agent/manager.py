@@ -295,8 +295,13 @@ class ComputeAgent:
                     await self._abandoned(m)
                     return
                 instance = spawning
+            if spec.block_devices:  # boot from volume: export the volumes to this host
+                image = await volumes.connect_boot(self.attacher, instance, image,
+                                                   spec.block_devices)
             # step 8: the hypervisor starts the VM, then the ports come up
             await self.driver.spawn(instance, image, network)
+            if spec.block_devices:
+                await volumes.finish_boot(self.attacher, instance, spec.block_devices)
             if waits:
                 await self._wait_plugged(instance, waits)
         except SpawnError as exc:

@@ -17,13 +17,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import platform
+from dataclasses import replace
 from typing import Any
 
 from stackling.clients.image import ImageClient
 from stackling.clients.volume import VolumeClient
 from stackling.common.errors import BadRequest, Conflict, NotFound, StacklingError
 from stackling.compute.rpcapi import InstanceInfo
-from stackling.compute.virt.driver import ComputeDriver, InstanceNotFound, VirtError
+from stackling.compute.virt.driver import (
+    ComputeDriver,
+    ImageMeta,
+    InstanceNotFound,
+    SpawnError,
+    VirtError,
+)
 from stackling.compute.volume_rpcapi import AttachVolume, DetachVolume, VolumeDone
 
 log = logging.getLogger("stackling.compute.agent.volumes")
@@ -145,3 +152,33 @@ def volume_attacher(host: str, driver: ComputeDriver,
     if images is None:
         return None
     return VolumeAttacher(host, driver, VolumeClient(images.session))
+
+
+async def connect_boot(attacher: VolumeAttacher | None, instance: InstanceInfo,
+                       image: ImageMeta, devices: list[dict[str, Any]]) -> ImageMeta:
+    """Export the server's reserved volumes to this host; the image the driver boots
+    from then carries the root volume's blockdev node."""
+    if attacher is None:
+        raise SpawnError("This compute host has no block storage service to boot from.",
+                         retryable=False)
+    protocols = attacher.driver.volume_protocols
+    root: dict[str, Any] | None = None
+    for ref in devices:
+        att = await attacher.volumes.update_attachment(
+            str(ref["attachment_id"]), connector(attacher.host, protocols))
+        if ref.get("boot_index") == 0:
+            root = blockdev(att.connection_info, protocols)
+    return replace(image, root_volume=root) if root is not None else image
+
+
+async def finish_boot(attacher: VolumeAttacher | None, instance: InstanceInfo,
+                      devices: list[dict[str, Any]]) -> None:
+    """After the spawn: plug the other volumes, complete every attachment."""
+    assert attacher is not None
+    protocols = attacher.driver.volume_protocols
+    for ref in devices:
+        if ref.get("boot_index") != 0:
+            att = await attacher.volumes.get_attachment(str(ref["attachment_id"]))
+            await attacher.driver.attach_volume(instance, str(ref["volume_id"]),
+                                                blockdev(att.connection_info, protocols))
+        await attacher.volumes.complete_attachment(str(ref["attachment_id"]))

@@ -38,6 +38,7 @@ from stackling.compute.models import (
 )
 from stackling.compute.rpcapi import RequestSpec
 from stackling.compute.service import (
+    boot_volumes,
     flavors,
     hosts,
     instance_actions,
@@ -204,10 +205,7 @@ async def _group(svc: ComputeService, ctx: RequestContext,
 
 def _block_devices(req: CreateRequest, image_id: str | None) -> list[BlockDevice]:
     devices = list(req.block_devices)
-    for bd in devices:
-        if bd.source_type in ("volume", "snapshot") or bd.destination_type == "volume":
-            raise BadRequest("Block Device Mapping is Invalid: this cloud has no volume "
-                             "service yet, so only local disks can be mapped.")
+    boot_volumes.check(devices, req.max_count)
     if image_id and not any(bd.boot_index == 0 for bd in devices):
         devices.insert(0, BlockDevice("image", "local", 0, image_id,
                                       delete_on_termination=True))
@@ -238,6 +236,7 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
             image = await image_for(svc, ctx, image_bd.uuid)
             check_image_fits(flavor, image)
     devices = _block_devices(req, image.id if image else None)
+    await boot_volumes.check_volumes(svc, ctx, devices)
     key_data = None
     if req.key_name is not None:
         try:
@@ -305,7 +304,8 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
                     uuid=new_uuid(), instance_uuid=uuid, source_type=bd.source_type,
                     destination_type=bd.destination_type, boot_index=bd.boot_index,
                     device_name=bd.device_name, image_id=bd.uuid if bd.source_type == "image"
-                    else None, volume_size=bd.volume_size,
+                    else None, volume_id=bd.uuid if bd.source_type == "volume" else None,
+                    volume_size=bd.volume_size,
                     delete_on_termination=bd.delete_on_termination,
                     guest_format=bd.guest_format, disk_bus=bd.disk_bus,
                     device_type=bd.device_type, volume_type=bd.volume_type, tag=bd.tag))
@@ -324,6 +324,8 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
                 **spec.model_dump(), "networks": req.networks}))
             await instance_actions.record(session, ctx, uuid, "create")
             specs.append(spec)
+    uuids = [s.instance_uuid for s in specs]
+    specs = await _with_volumes(svc, ctx, specs)
     # -- flow step 4 -> 5: hand the placement decision to the scheduler -----------------------
     try:
         await svc.scheduler.schedule_instances(specs, ctx.request_id, context=ctx)
@@ -331,7 +333,25 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
         log.error("cannot reach the scheduler: %s", exc)
         await _fail_all(svc, [s.instance_uuid for s in specs],
                         "The scheduler could not be reached; the server was not built.")
-    return CreateResult(reservation_id, [s.instance_uuid for s in specs], admin_password)
+    return CreateResult(reservation_id, uuids, admin_password)
+
+
+async def _with_volumes(svc: ComputeService, ctx: RequestContext,
+                        specs: list[RequestSpec]) -> list[RequestSpec]:
+    """Make and reserve each server's volumes (boot_volumes); a server whose volumes
+    cannot be made goes to ERROR with the reason, the others go on."""
+    ready: list[RequestSpec] = []
+    for spec in specs:
+        try:
+            devices = await boot_volumes.provision(svc, ctx, spec.instance_uuid)
+        except (StacklingError, TimeoutError) as exc:
+            text = exc.message if isinstance(exc, StacklingError) else str(exc)
+            await _fail_all(svc, [spec.instance_uuid],
+                            f"Build of instance {spec.instance_uuid} aborted: {text}")
+            continue
+        ready.append(spec.model_copy(update={"block_devices": devices}) if devices
+                     else spec)
+    return ready
 
 
 def _allowed_count(req: CreateRequest, limits: dict[str, int], used: dict[str, int],

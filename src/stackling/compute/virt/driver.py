@@ -68,6 +68,8 @@ class ImageMeta:
     min_ram: int = 0
     min_disk: int = 0
     properties: dict[str, Any] = field(default_factory=dict)
+    #: boot from a volume: its QMP blockdev node (see ``attach_volume``) instead of the image
+    root_volume: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

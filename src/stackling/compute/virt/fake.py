@@ -33,6 +33,7 @@ class FakeVM:
     console: list[str] = field(default_factory=list)
     network: NetworkInfo = field(default_factory=NetworkInfo)  # the NICs it was given
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> connection
+    root_volume: dict[str, Any] | None = None  # the boot volume's connection
 
 
 class FakeDriver(ComputeDriver):
@@ -78,6 +79,8 @@ class FakeDriver(ComputeDriver):
                              retryable=False)
         self.vms[instance.uuid] = FakeVM(instance.uuid, instance.instance_name, states.NOSTATE,
                                          network=network)
+        if image.root_volume is not None:  # boot from volume: vda is the volume
+            self.vms[instance.uuid].root_volume = dict(image.root_volume)
         try:
             if self.spawn_delay:
                 await asyncio.sleep(self.spawn_delay)
@@ -96,7 +99,8 @@ class FakeDriver(ComputeDriver):
             f"[    0.120000] Memory: {instance.flavor.memory_mb}MB, "
             f"CPUs: {instance.flavor.vcpus}",
             "[    0.310000] virtio_blk virtio1: [vda] attached",
-            f"[    0.420000] stackling fake guest {name} booted from image {image.id}",
+            f"[    0.420000] stackling fake guest {name} booted from "
+            + (f"image {image.id}" if image.root_volume is None else "volume"),
             f"{name} login: "])
 
     async def attach_interface(self, instance: InstanceInfo, vif: dict[str, Any]) -> None:

@@ -9,7 +9,24 @@ always means it was killed or crashed.
 
 from __future__ import annotations
 
+import json
+
 from stackling.compute.virt.qemu.layout import InstanceFiles, LaunchSpec
+
+
+def _root_disk(spec: LaunchSpec, files: InstanceFiles) -> list[str]:
+    """The root disk: the instance's qcow2 overlay, or the root volume (boot from volume)
+    as a -blockdev node over the connection the block storage service gave."""
+    if spec.root_volume is None:
+        return ["-drive", f"file={files.disk},if=none,id=drive-root,format=qcow2,"
+                          "cache=writeback,discard=unmap",
+                "-device", "virtio-blk-pci,drive=drive-root,id=root,bootindex=1"]
+    vol = spec.root_volume
+    proto = {k: v for k, v in vol.items() if k not in ("format", "read_only")}
+    node = {"node-name": "drive-root", "driver": vol.get("format", "raw"), "file": proto,
+            "read-only": bool(vol.get("read_only", False))}
+    return ["-blockdev", json.dumps(node, separators=(",", ":")),
+            "-device", "virtio-blk-pci,drive=drive-root,id=root,bootindex=1"]
 
 
 def build(binary: str, spec: LaunchSpec, files: InstanceFiles,
@@ -26,9 +43,7 @@ def build(binary: str, spec: LaunchSpec, files: InstanceFiles,
                     f"logfile={files.console_log},logappend=on",
         "-serial", "chardev:serial0",
         "-device", "virtio-balloon-pci,id=balloon0",
-        "-drive", f"file={files.disk},if=none,id=drive-root,format=qcow2,cache=writeback,"
-                  "discard=unmap",
-        "-device", "virtio-blk-pci,drive=drive-root,id=root,bootindex=1",
+        *_root_disk(spec, files),
     ]
     if spec.accel == "kvm":
         argv += ["-cpu", "host,-arch-capabilities"]

@@ -136,8 +136,8 @@ class QemuDriver(ComputeDriver):
         if files.dir.exists():
             raise SpawnError(f"Instance {instance.uuid} already exists on this host.",
                              retryable=False)
-        if not image.id:
-            raise SpawnError("The QEMU driver boots from images only (no boot volumes yet).",
+        if not image.id and image.root_volume is None:
+            raise SpawnError("Nothing to boot from: no image and no root volume.",
                              retryable=False)
         files.dir.mkdir(parents=True)
         try:
@@ -156,7 +156,6 @@ class QemuDriver(ComputeDriver):
 
     async def _prepare(self, instance: InstanceInfo, image: ImageMeta, network: NetworkInfo,
                        files: InstanceFiles) -> LaunchSpec:
-        base = await self.cache.fetch(image.id, image.disk_format)
         kernel = initrd = cmd = None
         props = image.properties
         if props.get("kernel_id"):
@@ -164,7 +163,10 @@ class QemuDriver(ComputeDriver):
             if props.get("ramdisk_id"):
                 initrd = str((await self.cache.fetch(str(props["ramdisk_id"]), "ari")).path)
             cmd = str(props.get("os_command_line") or "console=tty0 console=ttyS0,115200")
-        await run_blocking(imagecache.create_overlay, base, files.disk, instance.flavor.root_gb)
+        if image.root_volume is None:
+            base = await self.cache.fetch(image.id, image.disk_format)
+            await run_blocking(imagecache.create_overlay, base, files.disk,
+                               instance.flavor.root_gb)
         vifs = [dict(v) for v in network.vifs]
         drive = None
         if self.config.force_config_drive:
@@ -181,7 +183,8 @@ class QemuDriver(ComputeDriver):
                           disk=str(files.disk), kernel=kernel, initrd=initrd, cmdline=cmd,
                           config_drive=drive, machine=self.config.machine, accel=self.accel,
                           vnc=self.config.vnc and video != "none",
-                          video=VIDEO_MODELS[video], nics=nics, image_id=image.id)
+                          video=VIDEO_MODELS[video], nics=nics, image_id=image.id,
+                          root_volume=image.root_volume)
         files.write_spec(spec)
         return spec
 

@@ -35,6 +35,7 @@ class LaunchSpec:
     video: str = "std"  # QEMU's -vga model (the image's hw_video_model)
     nics: list[dict[str, str]] = field(default_factory=list)  # {"tap": ..., "mac": ...}
     image_id: str = ""
+    root_volume: dict[str, Any] | None = None  # boot from volume: its blockdev node
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
