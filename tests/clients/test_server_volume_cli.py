@@ -90,3 +90,26 @@ def test_delete_on_termination(running_cloud: RunningCloud,
     wait_volume(cli, keep, "available")
     wait_volume(cli, doom, "gone")
     cli.openstack("volume", "delete", keep)
+
+
+def test_boot_from_volume(running_cloud: RunningCloud, server: str) -> None:
+    cli = running_cloud
+    image = cli.openstack_json("server", "show", server)["image"]
+    image_id = image["id"] if isinstance(image, dict) else str(image).split("(")[-1].strip(")")
+    name = uniq("bfv")
+    created = cli.openstack_json("server", "create", "--image", image_id,
+                                 "--boot-from-volume", "1", "--flavor", "m1.tiny",
+                                 "--no-network", "--wait", name)
+    assert created["status"] == "ACTIVE"
+    (att,) = cli.openstack_json("server", "volume", "list", name)
+    assert att["Device"] == "/dev/vda"
+    volume = wait_volume(cli, att["Volume ID"], "in-use")
+    assert volume["size"] == 1 and volume["bootable"] in ("true", True)
+    assert volume["attachments"][0]["server_id"] == created["id"]
+    # the root volume stays attached
+    detach = cli.openstack("server", "remove", "volume", name, att["Volume ID"], check=False)
+    assert detach.returncode != 0 and "root device" in detach.stderr
+    cli.openstack("server", "delete", "--wait", name)
+    # OSC's --boot-from-volume keeps the volume (delete_on_termination false)
+    wait_volume(cli, att["Volume ID"], "available")
+    cli.openstack("volume", "delete", att["Volume ID"])
