@@ -30,6 +30,7 @@ from stackling.common.errors import NotFound, Unauthorized
 from stackling.web.auth import CachingValidator
 from tests.integration import databases
 from tests.integration.rabbit import CTL, SERVER, RabbitNode
+from tests.integration.test_compute_scale_out import _create_databases
 
 pytestmark = [
     pytest.mark.integration,
@@ -50,8 +51,11 @@ def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
+    """One database per service (``stackling up`` runs them all; their tables share names)."""
     with databases.postgres_server() as url:
-        yield url
+        asyncio.run(_create_databases(url, ("identity", "image", "network", "compute",
+                                            "volume")))
+        yield url.rsplit("/", 1)[0] + "/stackling_{service}"
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
