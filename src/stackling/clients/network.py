@@ -241,6 +241,10 @@ class NetworkClient:
         except NetworkResourceNotFound:
             return None
 
+    async def list_security_groups(self, *, token: str | None = None,
+                                   **filters: Any) -> list[dict[str, Any]]:
+        return await self._list("security-groups", "security_groups", filters, token)
+
     async def list_floating_ips(self, *, token: str | None = None,
                                 **filters: Any) -> list[dict[str, Any]]:
         return await self._list("floatingips", "floatingips", filters, token)

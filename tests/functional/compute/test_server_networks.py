@@ -332,3 +332,19 @@ async def test_list_filtered_by_ip(cloud: Cloud) -> None:
     assert await listed("ip=10.0.0") == sorted(sids)
     assert await listed("ip=10.9.") == []
     assert await listed("ip6=fd00") == []
+
+
+async def test_security_groups_go_to_the_ports_compute_makes(cloud: Cloud) -> None:
+    r = await _create(cloud, "auto", security_groups=[{"name": "nope"}])
+    assert r.status_code == 400, r.text
+    assert "Security group nope not found" in r.json()["badRequest"]["message"]
+    web = (await cloud.net("POST", "/security-groups", status=201,
+                           json={"security_group": {"name": "web"}}))["security_group"]
+    r = await _create(cloud, "auto", security_groups=[{"name": "web"}])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
+    [port] = await cloud.ports_of(sid)
+    assert port["security_groups"] == [web["id"]]
+    r = await _create(cloud, "auto", security_groups=[{"name": "default"}])
+    assert r.status_code == 202, r.text

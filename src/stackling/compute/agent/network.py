@@ -55,6 +55,8 @@ class PortBinder:
                         "network_id": item["network_id"], "project_id": instance.project_id,
                         "device_id": instance.uuid, "device_owner": owner,
                         "binding:profile": {CREATED: True}}
+                    if item.get("security_groups"):
+                        body["security_groups"] = list(item["security_groups"])
                     if item.get("fixed_ip"):
                         body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
                     port = await self.client.create_port(body)

@@ -248,7 +248,8 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
     if zone is not None:
         await _check_zone(svc, zone)
     group = await _group(svc, ctx, req.scheduler_hints)
-    ports = await requested_networks.resolve(svc.network, ctx, req.networks, req.max_count)
+    ports = await requested_networks.resolve(svc.network, ctx, req.networks, req.max_count,
+                                             security_groups=req.security_groups)
     # -- quota, then the records, in one transaction under the project's lock ----------------
     project_id = ctx.project_id or ""
     admin_password = req.admin_password

@@ -23,9 +23,37 @@ from stackling.common.errors import BadRequest, Conflict
 
 
 async def resolve(client: NetworkClient | None, ctx: RequestContext,
-                  networks: str | list[dict[str, Any]] | None,
-                  count: int) -> list[dict[str, Any]]:
-    """The ports to give each of ``count`` servers (the same requests for each)."""
+                  networks: str | list[dict[str, Any]] | None, count: int, *,
+                  security_groups: list[str] | None = None) -> list[dict[str, Any]]:
+    """The ports to give each of ``count`` servers (the same requests for each). The
+    ports compute creates get ``security_groups`` (names or ids the caller can see; an
+    unknown one is 400); the caller's own ports keep theirs."""
+    resolved = await _resolve(client, ctx, networks, count)
+    if not security_groups or not any(not r["port_id"] for r in resolved):
+        return resolved
+    assert client is not None
+    groups = await client.list_security_groups(token=ctx.token)
+    ids: list[str] = []
+    for wanted in dict.fromkeys(security_groups):
+        matches = [g for g in groups if g.get("id") == wanted or (
+            g.get("name") == wanted and g.get("project_id") == ctx.project_id)]
+        if not matches and wanted == "default":
+            continue  # made on first use: the new port gets it anyway
+        if not matches:
+            raise BadRequest(f"Security group {wanted} not found for project "
+                             f"{ctx.project_id}.")
+        if len(matches) > 1:
+            raise Conflict(f"Multiple security groups found matching '{wanted}'. Use an "
+                           "ID to be more specific.")
+        ids.append(str(matches[0]["id"]))
+    if not ids:
+        return resolved
+    return [r if r["port_id"] else {**r, "security_groups": ids} for r in resolved]
+
+
+async def _resolve(client: NetworkClient | None, ctx: RequestContext,
+                   networks: str | list[dict[str, Any]] | None,
+                   count: int) -> list[dict[str, Any]]:
     if networks == "none":
         return []
     if client is None or not await client.available():
