@@ -1,7 +1,8 @@
 """A volume hot-plugged into a real VM (QEMU, TCG): the block storage service's file
 backend exports it, the agent plugs it over QMP (blockdev-add + virtio-blk), the tiny guest
 sees a new virtio disk with the volume's serial, then the detach unplugs it (the guest
-releases the device) and the volume is available again.
+releases the device) and the volume is available again. Then a second guest boots from a
+volume made from the tiny image (delete_on_termination: the volume goes with it).
 
 The guest's user data (run from the config drive) watches /sys/block in the background and
 prints what it sees on the serial console."""
@@ -158,3 +159,26 @@ async def _scenario(cloud: QemuCloud) -> None:
     await _until(cloud, sid, f"{MARK} disk vdb gone")
     assert (await _volume(cloud, vid))["status"] == "available"
     await cloud.delete(sid)
+
+    # boot from a volume made from the tiny guest's image: QEMU's root disk is the volume
+    r = await cloud.api("POST", "/compute/v2.1/servers", json={"server": {
+        "name": "bfv-vm", "flavorRef": flavor, "networks": "none",
+        "block_device_mapping_v2": [{"boot_index": 0, "source_type": "image",
+                                     "destination_type": "volume", "uuid": image,
+                                     "volume_size": 1, "delete_on_termination": True}]}})
+    assert r.status_code == 202, r.text
+    sid = str(r.json()["server"]["id"])
+    await cloud.wait_status(sid, "ACTIVE")
+    await _until(cloud, sid, f"{MARK} ready")
+    r = await cloud.api("GET", f"/compute/v2.1/servers/{sid}/os-volume_attachments")
+    (att,) = r.json()["volumeAttachments"]
+    assert att["device"] == "/dev/vda"
+    assert not (cloud.instance_dir(sid) / "disk.qcow2").exists()
+    await cloud.delete(sid)
+    r = await cloud.api("GET", f"/volume/v3/volumes/{att['volumeId']}")
+    for _ in range(100):
+        if r.status_code == 404:
+            break
+        await asyncio.sleep(0.1)
+        r = await cloud.api("GET", f"/volume/v3/volumes/{att['volumeId']}")
+    assert r.status_code == 404, r.text
