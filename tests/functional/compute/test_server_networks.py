@@ -348,3 +348,19 @@ async def test_security_groups_go_to_the_ports_compute_makes(cloud: Cloud) -> No
     assert port["security_groups"] == [web["id"]]
     r = await _create(cloud, "auto", security_groups=[{"name": "default"}])
     assert r.status_code == 202, r.text
+
+
+async def test_floating_ip_shows_among_the_addresses(cloud: Cloud) -> None:
+    r = await _create(cloud, "auto")
+    sid = r.json()["server"]["id"]
+    await cloud.wait_for(sid, "ACTIVE", user="demo", timeout=30)
+    [port] = await cloud.ports_of(sid)
+    public = await cloud.network_id("public")
+    fip = (await cloud.net("POST", "/floatingips", status=201, json={"floatingip": {
+        "floating_network_id": public, "port_id": port["id"]}}))["floatingip"]
+    server = await cloud.show(sid, user="demo")
+    assert server["addresses"]["private"] == [
+        {"version": 4, "addr": port["fixed_ips"][0]["ip_address"], "OS-EXT-IPS:type": "fixed",
+         "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]},
+        {"version": 4, "addr": fip["floating_ip_address"], "OS-EXT-IPS:type": "floating",
+         "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]}]
