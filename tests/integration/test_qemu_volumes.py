@@ -1,6 +1,7 @@
 """A volume hot-plugged into a real VM (QEMU, TCG): the block storage service's file
 backend exports it, the agent plugs it over QMP (blockdev-add + virtio-blk), the tiny guest
-sees a new virtio disk with the volume's serial, then the detach unplugs it (the guest
+sees a new virtio disk with the volume's serial, still there after a stop/start, then the
+detach unplugs it (the guest
 releases the device) and the volume is available again. Then a second guest boots from a
 volume made from the tiny image (delete_on_termination: the volume goes with it).
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import shutil
 import tempfile
 import time
@@ -152,11 +154,25 @@ async def _scenario(cloud: QemuCloud) -> None:
     assert r.json()["volumeAttachment"]["device"] == "/dev/vdb"
     assert (await _volume(cloud, vid))["status"] == "in-use"
     # 1 GiB = 2097152 sectors; the serial is the volume id's first 20 characters
-    await _until(cloud, sid, f"{MARK} disk vdb serial {vid[:20]} size 2097152")
+    seen = f"{MARK} disk vdb serial {vid[:20]} size 2097152"
+    await _until(cloud, sid, seen)
+    # the plugged volume is part of the VM now: a stop/start keeps it
+    launch = json.loads((cloud.instance_dir(sid) / "launch.json").read_text())
+    assert [v["volume_id"] for v in launch["volumes"]] == [vid]
+    await cloud.action(sid, {"os-stop": None})
+    await cloud.wait_status(sid, "SHUTOFF")
+    await cloud.action(sid, {"os-start": None})
+    await cloud.wait_status(sid, "ACTIVE")
+    deadline = time.monotonic() + 120
+    while (await cloud.console(sid)).count(seen) < 2:
+        assert time.monotonic() < deadline, (await cloud.console(sid))[-2000:]
+        await asyncio.sleep(0.3)
 
     r = await cloud.api("DELETE", f"/compute/v2.1/servers/{sid}/os-volume_attachments/{vid}")
     assert r.status_code == 202, r.text
     await _until(cloud, sid, f"{MARK} disk vdb gone")
+    launch = json.loads((cloud.instance_dir(sid) / "launch.json").read_text())
+    assert launch["volumes"] == []
     assert (await _volume(cloud, vid))["status"] == "available"
     await cloud.delete(sid)
 

@@ -10,8 +10,17 @@ always means it was killed or crashed.
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from stackling.compute.virt.qemu.hotplug import volume_node
 from stackling.compute.virt.qemu.layout import InstanceFiles, LaunchSpec
+
+
+def _blockdev(name: str, vol: dict[str, Any]) -> str:
+    proto = {k: v for k, v in vol.items() if k not in ("format", "read_only")}
+    return json.dumps({"node-name": name, "driver": vol.get("format", "raw"), "file": proto,
+                       "read-only": bool(vol.get("read_only", False))},
+                      separators=(",", ":"))
 
 
 def _root_disk(spec: LaunchSpec, files: InstanceFiles) -> list[str]:
@@ -21,11 +30,7 @@ def _root_disk(spec: LaunchSpec, files: InstanceFiles) -> list[str]:
         return ["-drive", f"file={files.disk},if=none,id=drive-root,format=qcow2,"
                           "cache=writeback,discard=unmap",
                 "-device", "virtio-blk-pci,drive=drive-root,id=root,bootindex=1"]
-    vol = spec.root_volume
-    proto = {k: v for k, v in vol.items() if k not in ("format", "read_only")}
-    node = {"node-name": "drive-root", "driver": vol.get("format", "raw"), "file": proto,
-            "read-only": bool(vol.get("read_only", False))}
-    return ["-blockdev", json.dumps(node, separators=(",", ":")),
+    return ["-blockdev", _blockdev("drive-root", spec.root_volume),
             "-device", "virtio-blk-pci,drive=drive-root,id=root,bootindex=1"]
 
 
@@ -59,6 +64,11 @@ def build(binary: str, spec: LaunchSpec, files: InstanceFiles,
         argv += ["-drive", f"file={spec.config_drive},if=none,id=drive-config,media=cdrom,"
                            "readonly=on,format=raw",
                  "-device", "ide-cd,drive=drive-config,id=config"]
+    for vol in spec.volumes:  # hot-plugged volumes, under the names hot-plug gave them
+        node = volume_node(str(vol["volume_id"]))
+        argv += ["-blockdev", _blockdev(node, dict(vol["connection"])),
+                 "-device", f"virtio-blk-pci,drive={node},id=dev-{node},"
+                            f"serial={str(vol['volume_id'])[:20]}"]
     for index, nic in enumerate(spec.nics):
         argv += ["-netdev", f"tap,id=net{index},ifname={nic['tap']},script=no,downscript=no",
                  "-device", f"virtio-net-pci,netdev=net{index},mac={nic['mac']},id=nic{index}"]

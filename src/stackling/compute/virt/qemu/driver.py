@@ -503,6 +503,7 @@ class QemuDriver(ComputeDriver):
                 await hotplug.attach_volume(mon, volume_id, connection)
             except MonitorError as exc:
                 raise VirtError(f"Attaching volume {volume_id} failed: {exc}") from exc
+            self._keep_volume(instance, volume_id, connection)
 
     async def detach_volume(self, instance: InstanceInfo, volume_id: str) -> None:
         async with self._lock(instance.uuid), self._monitor(instance) as mon:
@@ -510,6 +511,18 @@ class QemuDriver(ComputeDriver):
                 await hotplug.detach_volume(mon, volume_id)
             except MonitorError as exc:
                 raise VirtError(f"Detaching volume {volume_id} failed: {exc}") from exc
+            self._keep_volume(instance, volume_id, None)
+
+    def _keep_volume(self, instance: InstanceInfo, volume_id: str,
+                     connection: dict[str, Any] | None) -> None:
+        """Record a plugged (or unplugged) volume in launch.json: a stop/start, hard
+        reboot or resume starts QEMU with it."""
+        files = self._known(instance)
+        spec = files.read_spec()
+        spec.volumes = [v for v in spec.volumes if v.get("volume_id") != volume_id]
+        if connection is not None:
+            spec.volumes.append({"volume_id": volume_id, "connection": dict(connection)})
+        files.write_spec(spec)
 
     async def attach_interface(self, instance: InstanceInfo, vif: dict[str, Any]) -> None:
         port = str(vif["id"])

@@ -16,7 +16,7 @@ from typing import Any
 from stackling.compute.virt.qemu.monitor import Monitor, MonitorError
 
 
-def _node(volume_id: str) -> str:
+def volume_node(volume_id: str) -> str:
     return f"vol-{volume_id[:20]}"
 
 
@@ -25,7 +25,7 @@ async def attach_volume(mon: Monitor, volume_id: str, connection: dict[str, Any]
     """``connection``: a QMP ``blockdev-add`` protocol node without ``node-name``, e.g.
     ``{"driver": "file", "filename": "/path"}`` or ``{"driver": "nbd", "server": {...},
     "export": "..."}``; ``format`` (default raw) is layered on top."""
-    node = _node(volume_id)
+    node = volume_node(volume_id)
     proto = {k: v for k, v in connection.items() if k not in ("format", "read_only")}
     await mon.execute("blockdev-add", {
         "node-name": node, "driver": connection.get("format", "raw"),
@@ -41,7 +41,7 @@ async def attach_volume(mon: Monitor, volume_id: str, connection: dict[str, Any]
 
 
 async def detach_volume(mon: Monitor, volume_id: str, limit: float = 30.0) -> None:
-    node = _node(volume_id)
+    node = volume_node(volume_id)
     await _device_del(mon, f"dev-{node}", limit)
     # the device leaves /machine/peripheral a moment before it lets go of its node
     deadline = time.monotonic() + limit

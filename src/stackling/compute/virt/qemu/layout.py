@@ -36,6 +36,8 @@ class LaunchSpec:
     nics: list[dict[str, str]] = field(default_factory=list)  # {"tap": ..., "mac": ...}
     image_id: str = ""
     root_volume: dict[str, Any] | None = None  # boot from volume: its blockdev node
+    # volumes plugged since (``{"volume_id", "connection"}``): a restarted VM keeps them
+    volumes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
