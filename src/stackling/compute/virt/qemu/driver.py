@@ -386,6 +386,7 @@ class QemuDriver(ComputeDriver):
             raise VirtError("The QEMU driver resizes on the same host only (moving disks "
                             "between hosts needs shared instance storage).")
         files = self._known(instance)
+        self._not_volume_backed(files, "resized")
         kept = self._files(instance.uuid, RESIZE_SUFFIX)
         if process.find(files) is not None:
             await self.power_off(instance)
@@ -446,6 +447,7 @@ class QemuDriver(ComputeDriver):
         """The root disk as raw bytes. A running guest is paused while the disk is copied
         (QEMU flushes its writes when it stops), so the copy is consistent."""
         files = self._known(instance)
+        self._not_volume_backed(files, "snapshotted")
         tmp = files.dir / "snapshot.raw"
         async with self._lock(instance.uuid):
             resume = False
@@ -512,6 +514,11 @@ class QemuDriver(ComputeDriver):
             except MonitorError as exc:
                 raise VirtError(f"Detaching volume {volume_id} failed: {exc}") from exc
             self._keep_volume(instance, volume_id, None)
+
+    def _not_volume_backed(self, files: InstanceFiles, what: str) -> None:
+        if files.read_spec().root_volume is not None:
+            raise VirtError(f"A server booted from a volume cannot be {what} by the QEMU "
+                            "driver yet.")
 
     def _keep_volume(self, instance: InstanceInfo, volume_id: str,
                      connection: dict[str, Any] | None) -> None:
