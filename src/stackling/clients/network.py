@@ -248,3 +248,70 @@ class NetworkClient:
     async def list_floating_ips(self, *, token: str | None = None,
                                 **filters: Any) -> list[dict[str, Any]]:
         return await self._list("floatingips", "floatingips", filters, token)
+
+    # security groups and floating IPs, as compute's deprecated proxy APIs need them
+
+    async def _one(self, method: str, path: str, key: str, what: str, token: str | None,
+                   ok: tuple[int, ...] = (200,), body: Any = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {} if body is None else {"json": body}
+        response = await self._send(method, path, token, **kwargs)
+        self._raise(response, what, ok=ok)
+        return dict(response.json()[key])
+
+    async def get_security_group(self, group_id: str, *,
+                                 token: str | None = None) -> dict[str, Any]:
+        return await self._one("GET", f"/v2.0/security-groups/{group_id}", "security_group",
+                               f"Security group {group_id}", token)
+
+    async def create_security_group(self, body: dict[str, Any], *,
+                                    token: str | None = None) -> dict[str, Any]:
+        return await self._one("POST", "/v2.0/security-groups", "security_group",
+                               "the security group", token, ok=(201,),
+                               body={"security_group": body})
+
+    async def update_security_group(self, group_id: str, body: dict[str, Any], *,
+                                    token: str | None = None) -> dict[str, Any]:
+        return await self._one("PUT", f"/v2.0/security-groups/{group_id}", "security_group",
+                               f"Security group {group_id}", token,
+                               body={"security_group": body})
+
+    async def delete_security_group(self, group_id: str, *,
+                                    token: str | None = None) -> None:
+        response = await self._send("DELETE", f"/v2.0/security-groups/{group_id}", token)
+        self._raise(response, f"Security group {group_id}", ok=(204,))
+
+    async def create_security_group_rule(self, body: dict[str, Any], *,
+                                         token: str | None = None) -> dict[str, Any]:
+        return await self._one("POST", "/v2.0/security-group-rules", "security_group_rule",
+                               "the security group rule", token, ok=(201,),
+                               body={"security_group_rule": body})
+
+    async def get_security_group_rule(self, rule_id: str, *,
+                                      token: str | None = None) -> dict[str, Any]:
+        return await self._one("GET", f"/v2.0/security-group-rules/{rule_id}",
+                               "security_group_rule", f"Security group rule {rule_id}",
+                               token)
+
+    async def delete_security_group_rule(self, rule_id: str, *,
+                                         token: str | None = None) -> None:
+        response = await self._send("DELETE", f"/v2.0/security-group-rules/{rule_id}", token)
+        self._raise(response, f"Security group rule {rule_id}", ok=(204,))
+
+    async def get_floating_ip(self, fip_id: str, *,
+                              token: str | None = None) -> dict[str, Any]:
+        return await self._one("GET", f"/v2.0/floatingips/{fip_id}", "floatingip",
+                               f"Floating IP {fip_id}", token)
+
+    async def create_floating_ip(self, body: dict[str, Any], *,
+                                 token: str | None = None) -> dict[str, Any]:
+        return await self._one("POST", "/v2.0/floatingips", "floatingip", "the floating IP",
+                               token, ok=(201,), body={"floatingip": body})
+
+    async def update_floating_ip(self, fip_id: str, body: dict[str, Any], *,
+                                 token: str | None = None) -> dict[str, Any]:
+        return await self._one("PUT", f"/v2.0/floatingips/{fip_id}", "floatingip",
+                               f"Floating IP {fip_id}", token, body={"floatingip": body})
+
+    async def delete_floating_ip(self, fip_id: str, *, token: str | None = None) -> None:
+        response = await self._send("DELETE", f"/v2.0/floatingips/{fip_id}", token)
+        self._raise(response, f"Floating IP {fip_id}", ok=(204,))

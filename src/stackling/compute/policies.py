@@ -101,6 +101,17 @@ OTHERS = {
     "os_compute_api:os-admin-actions:reset_state": ADMIN,
     "os_compute_api:os-security-groups:add": MEMBER,
     "os_compute_api:os-security-groups:remove": MEMBER,
+    # the deprecated network proxies (the network service enforces its own policy too)
+    **{f"os_compute_api:os-security-groups:{name}": READER for name in (
+        "get", "show", "list")},
+    **{f"os_compute_api:os-security-groups:{name}": MEMBER for name in (
+        "create", "update", "delete", "rule:create", "rule:delete")},
+    **{f"os_compute_api:os-floating-ips:{name}": READER for name in ("list", "show")},
+    **{f"os_compute_api:os-floating-ips:{name}": MEMBER for name in (
+        "create", "delete", "add", "remove")},
+    "os_compute_api:os-floating-ip-pools:list": ANY,
+    "os_compute_api:os-networks:list": READER,
+    "os_compute_api:os-networks:view": READER,
     "os_compute_api:os-deferred-delete:restore": MEMBER,
     "os_compute_api:os-deferred-delete:force": MEMBER,
     "os_compute_api:os-server-external-events:create": f"{ADMIN} or role:service",

@@ -12,6 +12,7 @@ from stackling.compute.api import (
     events,
     extensions,
     flavors,
+    floating_ips,
     hosts,
     images,
     instance_actions,
@@ -21,6 +22,7 @@ from stackling.compute.api import (
     os_hosts,
     quotas,
     remote_consoles,
+    security_groups,
     server_actions,
     server_groups,
     server_meta,
@@ -38,7 +40,8 @@ from stackling.web.errors import nova_error
 from stackling.web.policy import PolicyEnforcer
 
 ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.router,
-           server_meta.router, instance_actions.router, servers.router, networks.router,
+           server_meta.router, instance_actions.router, servers.router,
+           security_groups.router, floating_ips.router, networks.router,
            hosts.router, quotas.router, server_groups.router,
            aggregates.router, extensions.router,
            os_hosts.router, usage.router, events.router, images.router,

@@ -1,32 +1,55 @@
-"""``/v2.1/os-networks`` (the nova-network era proxy, removed in 2.36): an empty list, so
-clients that look a network up by name through compute get a clean "not found"."""
+"""``/v2.1/os-networks`` (the nova-network era proxy, removed in 2.36): list and show the
+networks the caller sees in the network service, with the caller's token; an empty list when
+the cloud has no network service."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from stackling.clients.network import Network
 from stackling.common.errors import NotFound
 from stackling.compute.api.common import caller
 from stackling.compute.api.microversion import at_least
+from stackling.compute.api.security_groups import present, start
 
-router = APIRouter(prefix="/v2.1/os-networks")
-
-
-def _gone(request: Request) -> None:
-    if at_least(request, "2.36"):
-        raise NotFound("The resource could not be found.")
+router = APIRouter(prefix="/v2.1")
 
 
-@router.get("")
+def _network_view(net: Network, admin: bool) -> dict[str, Any]:
+    fields = ("cidr", "netmask", "gateway", "broadcast", "dns1", "dns2", "cidr_v6",
+              "gateway_v6", "netmask_v6")
+    admin_fields = ("created_at", "updated_at", "deleted_at", "deleted", "injected",
+                    "bridge", "vlan", "vpn_public_address", "vpn_public_port",
+                    "vpn_private_address", "dhcp_start", "project_id", "host",
+                    "bridge_interface", "multi_host", "priority", "rxtx_base", "mtu",
+                    "dhcp_server", "enable_dhcp", "share_address")
+    out: dict[str, Any] = {"id": net.id, "label": net.name}
+    for name in fields + (admin_fields if admin else ()):
+        out[name] = None
+    if admin:
+        out["mtu"] = net.mtu
+        out["project_id"] = net.project_id
+    return out
+
+
+@router.get("/os-networks")
 async def list_networks(request: Request) -> JSONResponse:
-    await caller(request)
-    _gone(request)
-    return JSONResponse({"networks": []})
+    if not at_least(request, "2.36") and await present(request) is None:
+        await caller(request)
+        return JSONResponse({"networks": []})  # no network service: nothing to show
+    ctx, client = await start(request, "os_compute_api:os-networks:list")
+    nets = await client.list_networks(token=ctx.token)
+    return JSONResponse({"networks": [_network_view(n, ctx.is_admin) for n in nets]})
 
 
-@router.get("/{network_id}")
+@router.get("/os-networks/{network_id}")
 async def show_network(request: Request, network_id: str) -> JSONResponse:
-    await caller(request)
-    _gone(request)
-    raise NotFound(f"Network {network_id} could not be found.")
+    ctx, client = await start(request, "os_compute_api:os-networks:view")
+    try:
+        net = await client.get_network(network_id, token=ctx.token)
+    except NotFound:
+        raise NotFound("Network not found") from None
+    return JSONResponse({"network": _network_view(net, ctx.is_admin)})

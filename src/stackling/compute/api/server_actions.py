@@ -25,7 +25,9 @@ from stackling.compute.api.common import (
     required,
     string,
 )
+from stackling.compute.api.floating_ips import add_floating_ip, remove_floating_ip
 from stackling.compute.api.microversion import at_least
+from stackling.compute.api.security_groups import change_server_groups
 from stackling.compute.api.server_body import ip_address, metadata
 from stackling.compute.api.servers import load
 from stackling.compute.api.views import server_detail
@@ -43,7 +45,7 @@ router = APIRouter(prefix="/v2.1/servers")
 NOT_YET = {"migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "unshelve",
            "rescue", "unrescue", "changePassword", "trigger_crash_dump",
            "addFixedIp",
-           "removeFixedIp", "addFloatingIp", "removeFloatingIp", "os-getVNCConsole",
+           "removeFixedIp", "os-getVNCConsole",
            "os-getSPICEConsole", "os-getSerialConsole", "os-getRDPConsole",
            "os-resetNetwork", "injectNetworkInfo"}
 
@@ -171,7 +173,7 @@ def _group_name(arg: Any, action_name: str) -> str:
 async def add_security_group(request: Request, ctx: RequestContext, rec: ServerRecord,
                              arg: Any) -> Response:
     name = _group_name(arg, "addSecurityGroup")
-    await actions.security_group(compute(request), ctx, rec.row.uuid, name, add=True)
+    await change_server_groups(request, ctx, rec, name, add=True)
     return Response(status_code=202)
 
 
@@ -179,8 +181,12 @@ async def add_security_group(request: Request, ctx: RequestContext, rec: ServerR
 async def remove_security_group(request: Request, ctx: RequestContext, rec: ServerRecord,
                                 arg: Any) -> Response:
     name = _group_name(arg, "removeSecurityGroup")
-    await actions.security_group(compute(request), ctx, rec.row.uuid, name, add=False)
+    await change_server_groups(request, ctx, rec, name, add=False)
     return Response(status_code=202)
+
+
+action("addFloatingIp", "os_compute_api:os-floating-ips:add")(add_floating_ip)
+action("removeFloatingIp", "os_compute_api:os-floating-ips:remove")(remove_floating_ip)
 
 
 async def _soft_deleted_only(request: Request, ctx: RequestContext, rec: ServerRecord,
