@@ -154,6 +154,16 @@ class VolumeClient:
         return VolumeServiceUnavailable(
             f"The volume service answered HTTP {code} to {what}.")
 
+    async def send_json(self, method: str, path: str, *, token: str,
+                        body: dict[str, Any] | None = None) -> Any:
+        """One call with the end user's token, for API proxies (compute's ``os-volumes``):
+        the decoded answer (None when empty), or the errors above."""
+        kwargs: dict[str, Any] = {} if body is None else {"json": body}
+        response = await self._send(method, path, token, **kwargs)
+        if response.status_code not in (200, 201, 202, 204):
+            raise self._fail(response, f"{method} {path.split('?')[0]}")
+        return response.json() if response.content else None
+
     # -- volumes -------------------------------------------------------------------------------
     async def get(self, volume_id: str, *, token: str | None = None) -> Volume:
         response = await self._send("GET", f"/volumes/{volume_id}", token)

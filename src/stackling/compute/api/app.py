@@ -30,6 +30,7 @@ from stackling.compute.api import (
     usage,
     versions,
     volume_attachments,
+    volumes,
 )
 from stackling.compute.api.microversion import MicroversionMiddleware
 from stackling.compute.policies import default_rules
@@ -46,7 +47,8 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            aggregates.router, extensions.router,
            os_hosts.router, usage.router, events.router, images.router,
            remote_consoles.router,
-           volume_attachments.router, interfaces.router, addresses.router]
+           volume_attachments.router, interfaces.router, addresses.router,
+           volumes.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,
