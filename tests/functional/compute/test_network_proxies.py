@@ -76,6 +76,33 @@ async def test_security_groups_and_rules(cloud: Cloud) -> None:
     shown = (await _call(cloud, "GET", f"/os-security-groups/{web['id']}", 200))[
         "security_group"]
     assert sorted(r["id"] for r in shown["rules"]) == sorted([made["id"], icmp["id"]])
+    # IDs that are not UUIDs: 400, as Nova says before asking the network service
+    await _call(cloud, "GET", "/os-security-groups/not-a-uuid", 400)
+    await _call(cloud, "POST", "/os-security-group-rules", 400,
+                json={"security_group_rule": {**rule, "parent_group_id": "abc"}})
+    # a cidr with host bits is kept as given; names keep their spaces
+    host_bits = (await _call(cloud, "POST", "/os-security-group-rules", 200, json={
+        "security_group_rule": {**rule, "cidr": "10.2.3.124/24"}}))["security_group_rule"]
+    assert host_bits["ip_range"] == {"cidr": "10.2.3.124/24"}
+    stored = (await cloud.net("GET", f"/security-group-rules/{host_bits['id']}"))[
+        "security_group_rule"]
+    assert (stored["remote_ip_prefix"], stored["normalized_cidr"]) == (
+        "10.2.3.124/24", "10.2.3.0/24")
+    await _call(cloud, "POST", "/os-security-group-rules", 400, json={
+        "security_group_rule": {**rule, "cidr": "10.2.3.7/24"}})  # the same network
+    spaced = (await _call(cloud, "POST", "/os-security-groups", 200, json={
+        "security_group": {"name": " a b ", "description": "d"}}))["security_group"]
+    assert spaced["name"] == " a b "
+    # a peer group's deletion takes the rules that named it along
+    peer = {"parent_group_id": web["id"], "ip_protocol": "tcp", "from_port": 80,
+            "to_port": 80, "group_id": spaced["id"]}
+    await _call(cloud, "POST", "/os-security-group-rules", 200,
+                json={"security_group_rule": peer})
+    await _call(cloud, "DELETE", f"/os-security-groups/{spaced['id']}", 202)
+    shown = (await _call(cloud, "GET", f"/os-security-groups/{web['id']}", 200))[
+        "security_group"]
+    assert sorted(r["id"] for r in shown["rules"]) == sorted(
+        [made["id"], icmp["id"], host_bits["id"]])
     await _call(cloud, "DELETE", f"/os-security-group-rules/{made['id']}", 202)
     await _call(cloud, "DELETE", f"/os-security-group-rules/{made['id']}", 404)
     # the admin project does not list it (the caller's project only)

@@ -7,6 +7,7 @@ from microversion 2.36 on, as in Nova."""
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -91,7 +92,7 @@ def _property(body: dict[str, Any], key: str) -> str:
         raise BadRequest(f"Security group {key} should not be empty.")
     if len(value) > 255:
         raise BadRequest(f"Security group {key} should not be greater than 255 characters.")
-    return value.strip()
+    return value
 
 
 def _group_body(body: dict[str, Any]) -> dict[str, str]:
@@ -122,7 +123,17 @@ async def show_group(request: Request, group_id: str) -> JSONResponse:
         group, await _groups_by_id(client, ctx))})
 
 
+def uuid_like(ident: str) -> str:
+    """Nova's check on a group ID before asking the network service (400 otherwise)."""
+    try:
+        uuid.UUID(str(ident))
+    except ValueError:
+        raise BadRequest("Security group id should be uuid") from None
+    return str(ident)
+
+
 async def _get(client: NetworkClient, ctx: RequestContext, group_id: str) -> dict[str, Any]:
+    uuid_like(group_id)
     try:
         return await client.get_security_group(group_id, token=ctx.token)
     except NotFound:
@@ -179,7 +190,7 @@ def _rule_fields(rule: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"direction": "ingress"}
     cidr = None
     if group_id:
-        out["remote_group_id"] = str(group_id)
+        out["remote_group_id"] = uuid_like(str(group_id))
         upper = str(protocol).upper() if protocol else ""
         if low is None and high is None:
             if upper == "ICMP":
@@ -187,11 +198,11 @@ def _rule_fields(rule: dict[str, Any]) -> dict[str, Any]:
             elif upper in ("TCP", "UDP"):
                 low, high = 1, 65535
     else:
-        raw = rule.get("cidr") or "0.0.0.0/0"
+        cidr = str(rule.get("cidr") or "0.0.0.0/0")
         try:
-            cidr = str(ipaddress.ip_network(str(raw), strict=False))
+            ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise BadRequest(f"Invalid CIDR {raw}.") from None
+            raise BadRequest(f"Invalid cidr {cidr}.") from None
         out["remote_ip_prefix"] = cidr
     if not (protocol and low is not None and high is not None):
         raise BadRequest("Not enough parameters to build a valid rule.")
@@ -214,7 +225,7 @@ def _rule_fields(rule: dict[str, Any]) -> dict[str, Any]:
     out["protocol"] = protocol.lower()
     out["port_range_min"] = None if low == -1 else low
     out["port_range_max"] = None if high == -1 else high
-    version = ipaddress.ip_network(cidr).version if cidr else 4
+    version = ipaddress.ip_network(cidr, strict=False).version if cidr else 4
     out["ethertype"] = f"IPv{version}"
     return out
 

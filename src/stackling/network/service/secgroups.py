@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
@@ -188,17 +188,27 @@ async def delete_group(svc: NetworkService, ctx: RequestContext, ident: str) -> 
                                   "SecurityGroupCannotRemoveDefault")
         if await _in_use(session, ident):
             raise NeutronConflict(f"Security Group {ident} in use.", "SecurityGroupInUse")
-        rule_ids = list((await session.execute(select(SecurityGroupRule.id).where(
-            SecurityGroupRule.security_group_id == ident))).scalars())
+        # its own rules, and other groups' rules that name it as their remote group
+        mine = or_(SecurityGroupRule.security_group_id == ident,
+                   SecurityGroupRule.remote_group_id == ident)
+        rules = list((await session.execute(select(SecurityGroupRule).where(mine))).scalars())
+        for peer in {r.security_group_id for r in rules} - {ident}:
+            other = await session.get(SecurityGroup, peer)
+            if other is not None:
+                touch(other)
+        rule_ids = [r.id for r in rules]
         await session.execute(delete(Tag).where(Tag.resource_id.in_([ident, *rule_ids])))
-        await session.execute(delete(SecurityGroupRule).where(
-            SecurityGroupRule.security_group_id == ident))
+        await session.execute(delete(SecurityGroupRule).where(mine))
         await session.execute(delete(DefaultSecurityGroup).where(
             DefaultSecurityGroup.security_group_id == ident))
         await session.delete(sg)
 
 
 # -- rules ------------------------------------------------------------------------------------
+def _normal(prefix: str | None) -> str | None:
+    return None if prefix is None else str(ipaddress.ip_network(prefix, strict=False))
+
+
 def _protocol(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -300,7 +310,9 @@ async def create_rule(svc: NetworkService, ctx: RequestContext, body: dict[str, 
         if f"IPv{net.version}" != ethertype:
             raise NeutronBadRequest(f"Conflicting value ethertype {ethertype} for CIDR "
                                     f"{prefix}", "SecurityGroupRuleParameterConflict")
-        prefix = str(net)
+        # kept as given (host bits too), a mask added when there is none, as Neutron does;
+        # normalized_cidr shows the network
+        prefix = str(prefix) if "/" in str(prefix) else f"{prefix}/{net.prefixlen}"
     if remote_group is not None:
         await get(session, ctx, str(remote_group))
     if body.get("remote_address_group_id") is not None:
@@ -310,8 +322,8 @@ async def create_rule(svc: NetworkService, ctx: RequestContext, body: dict[str, 
     for rule in (await session.execute(select(SecurityGroupRule).where(
             SecurityGroupRule.security_group_id == sg.id))).scalars():
         if (rule.direction, rule.ethertype, rule.protocol, rule.port_range_min,
-                rule.port_range_max, rule.remote_ip_prefix, rule.remote_group_id) == (
-                direction, ethertype, protocol, low, high, prefix, remote_group):
+                rule.port_range_max, _normal(rule.remote_ip_prefix), rule.remote_group_id) == (
+                direction, ethertype, protocol, low, high, _normal(prefix), remote_group):
             raise NeutronConflict(f"Security group rule already exists. Rule id is "
                                   f"{rule.id}.", "SecurityGroupRuleExists")
     await check_quota(session, svc, project, "security_group_rule")

@@ -3,6 +3,7 @@ and applies ``fields``)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -97,7 +98,9 @@ def rule(row: SecurityGroupRule) -> dict[str, Any]:
         "ethertype": row.ethertype, "protocol": row.protocol,
         "port_range_min": row.port_range_min, "port_range_max": row.port_range_max,
         "remote_ip_prefix": row.remote_ip_prefix, "remote_group_id": row.remote_group_id,
-        "remote_address_group_id": None, "normalized_cidr": row.remote_ip_prefix,
+        "remote_address_group_id": None,
+        "normalized_cidr": None if row.remote_ip_prefix is None else str(
+            ipaddress.ip_network(row.remote_ip_prefix, strict=False)),
         "description": row.description, "belongs_to_default_sg": None,
         "created_at": isotime(row.created_at, subsecond=False),
         "updated_at": isotime(row.updated_at, subsecond=False),
