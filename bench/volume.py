@@ -1,7 +1,7 @@
 """Block storage data path: sequential write and read through each way a volume is reached,
 against the same operations on a plain host file (the physical limit), in one run.
 
-    python3 bench/volume.py [--size-mib 512] [--block-kib 1024] [--rounds 3]
+    python3 bench/volume.py [--size-mib 512] [--block-kib 1024] [--rounds 3] [--guest-mib 256]
 
 Legs (each a fresh file in one directory, O_DIRECT via ``qemu-img bench -t none``):
 
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--block-kib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--guest-mib", type=int, default=64,
+    parser.add_argument("--guest-mib", type=int, default=256,
                         help="MiB the in-guest leg writes and reads (0: skip that leg)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where the files go (default: a temp dir under /tmp)")
