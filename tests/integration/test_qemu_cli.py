@@ -34,7 +34,8 @@ def qemu_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
            "STACKLING_QEMU__ACCEL": "tcg"}
     process = subprocess.Popen(
         [sys.executable, "-m", "stackling.cli.main", "up", "--data-dir", str(data_dir),
-         "--host", "127.0.0.1", "--port", str(port), "--virt", "qemu"],
+         "--host", "127.0.0.1", "--port", str(port), "--virt", "qemu",
+         "--dataplane", "noop"],  # never the host's own networking from a test
         stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
