@@ -35,11 +35,6 @@ def create_engine(url: str, echo: bool = False) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         else:
             kwargs["poolclass"] = StaticPool
-        if "poolclass" not in kwargs:
-            # every aiosqlite connection is a thread plus PRAGMAs to open: keep enough of
-            # them that a burst of concurrent reads (caches expiring together under load)
-            # reuses connections instead of opening and dropping overflow ones
-            kwargs.update(pool_size=20, max_overflow=20)
         kwargs["connect_args"] = {"check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600)
