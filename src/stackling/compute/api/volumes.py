@@ -16,6 +16,7 @@ from stackling.common.context import RequestContext
 from stackling.common.errors import NotFound, Unauthorized
 from stackling.compute.api.common import (
     authorize,
+    boolean,
     caller,
     compute,
     invalid,
@@ -67,6 +68,15 @@ def _snapshot_view(snap: dict[str, Any]) -> dict[str, Any]:
             "displayName": snap.get("name"), "displayDescription": snap.get("description")}
 
 
+async def _one(client: VolumeClient, caller: _Caller, method: str, kind: str,
+               ident: str) -> Any:
+    """One volume or snapshot by id (``kind``: "volume" or "snapshot"); 404 in Nova's words."""
+    try:
+        return await client.send_json(method, f"/{kind}s/{ident}", token=caller.token)
+    except VolumeNotFound:
+        raise NotFound(f"{kind.capitalize()} {ident} could not be found.") from None
+
+
 def _paging(request: Request) -> str:
     keep = [f"{k}={v}" for k, v in request.query_params.items() if k in ("limit", "offset")]
     return ("?" + "&".join(keep)) if keep else ""
@@ -93,10 +103,7 @@ async def list_volumes(request: Request) -> JSONResponse:
 @router.get("/os-volumes/{volume_id}")
 async def show_volume(request: Request, volume_id: str) -> JSONResponse:
     ctx, client = await _start(request, "show")
-    try:
-        answer = await client.send_json("GET", f"/volumes/{volume_id}", token=ctx.token)
-    except VolumeNotFound:
-        raise NotFound(f"Volume {volume_id} could not be found.") from None
+    answer = await _one(client, ctx, "GET", "volume", volume_id)
     return JSONResponse({"volume": _volume_view(answer["volume"])})
 
 
@@ -116,11 +123,9 @@ async def create_volume(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"size": int(size), "metadata": metadata,
                             "name": _text(vol, "display_name", "volume"),
                             "description": _text(vol, "display_description", "volume")}
-    for ours, theirs in (("volume_type", "volume_type"), ("availability_zone",
-                         "availability_zone"), ("snapshot_id", "snapshot_id"),
-                         ("imageRef", "imageRef")):
-        if vol.get(ours) is not None:
-            body[theirs] = _text(vol, ours, "volume")
+    for name in ("volume_type", "availability_zone", "snapshot_id", "imageRef"):
+        if vol.get(name) is not None:  # the same names in Cinder's body
+            body[name] = _text(vol, name, "volume")
     answer = await client.send_json("POST", "/volumes", token=ctx.token,
                                     body={"volume": body})
     return JSONResponse({"volume": _volume_view(answer["volume"])})
@@ -129,10 +134,7 @@ async def create_volume(request: Request) -> JSONResponse:
 @router.delete("/os-volumes/{volume_id}")
 async def delete_volume(request: Request, volume_id: str) -> Response:
     ctx, client = await _start(request, "delete")
-    try:
-        await client.send_json("DELETE", f"/volumes/{volume_id}", token=ctx.token)
-    except VolumeNotFound:
-        raise NotFound(f"Volume {volume_id} could not be found.") from None
+    await _one(client, ctx, "DELETE", "volume", volume_id)
     return Response(status_code=202)
 
 
@@ -151,10 +153,7 @@ async def list_snapshots(request: Request) -> JSONResponse:
 @router.get("/os-snapshots/{snapshot_id}")
 async def show_snapshot(request: Request, snapshot_id: str) -> JSONResponse:
     ctx, client = await _start(request, "snapshots:show")
-    try:
-        answer = await client.send_json("GET", f"/snapshots/{snapshot_id}", token=ctx.token)
-    except VolumeNotFound:
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.") from None
+    answer = await _one(client, ctx, "GET", "snapshot", snapshot_id)
     return JSONResponse({"snapshot": _snapshot_view(answer["snapshot"])})
 
 
@@ -166,11 +165,7 @@ async def create_snapshot(request: Request) -> JSONResponse:
     volume_id = required(snap, "volume_id")
     if not isinstance(volume_id, str):
         raise invalid("snapshot/volume_id", volume_id, f"{volume_id!r} is not a 'string'")
-    force = snap.get("force", False)
-    if isinstance(force, str) and force.lower() in ("true", "false", "1", "0", "yes", "no"):
-        force = force.lower() in ("true", "1", "yes")
-    if not isinstance(force, bool):
-        raise invalid("snapshot/force", force, f"{force!r} is not a boolean")
+    force = boolean(snap.get("force", False), "snapshot/force")
     body = {"volume_id": volume_id, "force": force,
             "name": _text(snap, "display_name", "snapshot"),
             "description": _text(snap, "display_description", "snapshot")}
@@ -182,8 +177,5 @@ async def create_snapshot(request: Request) -> JSONResponse:
 @router.delete("/os-snapshots/{snapshot_id}")
 async def delete_snapshot(request: Request, snapshot_id: str) -> Response:
     ctx, client = await _start(request, "snapshots:delete")
-    try:
-        await client.send_json("DELETE", f"/snapshots/{snapshot_id}", token=ctx.token)
-    except VolumeNotFound:
-        raise NotFound(f"Snapshot {snapshot_id} could not be found.") from None
+    await _one(client, ctx, "DELETE", "snapshot", snapshot_id)
     return Response(status_code=202)
