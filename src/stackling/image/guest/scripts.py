@@ -29,6 +29,9 @@ INIT_TEMPLATE = r"""#!/bin/sh
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp /mnt /root /var/log /sbin /usr/bin /usr/sbin
 /bin/busybox mount -t proc proc /proc
+# from here on only kernel warnings reach the console: an info line printed while the tty
+# is still draining a marker splits that marker across two lines (dmesg keeps them all)
+echo 4 >/proc/sys/kernel/printk
 /bin/busybox --install -s
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
