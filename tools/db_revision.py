@@ -20,7 +20,7 @@ async def main(service: str, message: str, rev_id: str) -> None:
     location = Path(f"src/stackling/{service}/migrations")
     table = f"alembic_version_{service}"
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp}/scratch.sqlite")
+        engine = create_engine(f"sqlite:///{tmp}/scratch.sqlite")
         await upgrade(engine, location, table)
         cfg = alembic_config(location, table)
 

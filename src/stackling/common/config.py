@@ -39,7 +39,7 @@ class ApiConfig(_Section):
 
 class DatabaseConfig(_Section):
     # SQLAlchemy URL template; "{service}" and "{data_dir}" are substituted.
-    url: str = "sqlite+aiosqlite:///{data_dir}/{service}.sqlite"
+    url: str = "sqlite:///{data_dir}/{service}.sqlite"
     echo: bool = False
 
 

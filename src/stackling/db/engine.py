@@ -15,13 +15,16 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import StaticPool
 
+from stackling.db import sqlite_inline  # noqa: F401  (registers sqlite+stackling)
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    # no waiting inside SQLite: the inline driver waits out a busy database itself
+    cur.execute("PRAGMA busy_timeout=0")
     cur.close()
 
 
@@ -30,15 +33,19 @@ def create_engine(url: str, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
+        # SQLite runs inline on the event loop (see ``db/sqlite_inline``), whichever
+        # driver the URL names
+        parsed = parsed.set(drivername="sqlite+stackling")
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs.update(pool_size=16, max_overflow=64)
         else:
             kwargs["poolclass"] = StaticPool
         kwargs["connect_args"] = {"check_same_thread": False}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=3600)
-    engine = create_async_engine(url, **kwargs)
+    engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -3,23 +3,38 @@
 Every committed write bumps :attr:`Store.revision`; per-process caches (identity's token
 caches, for one) compare revisions and drop what is stale. Other processes sharing the
 database see changes within their caches' TTL.
+
+On SQLite, write transactions of one process queue on an asyncio lock. SQLite has one
+writer at a time; without the lock, concurrent transactions meet in SQLite's busy handler,
+which sleeps (1 ms, then up to 100 ms a try) with the lock free in between, and a
+transaction that read before it wrote can fail outright when another commit moved the
+snapshot on. Queueing in-process hands the lock over without sleeping; other processes on
+the same file still meet the driver's busy retry (``db/sqlite_inline``). A write that waits
+longer than :data:`LOCK_TIMEOUT` (behind a transaction held open across something slow, or
+nested in another write, which SQLite could not run anyway) fails instead of hanging.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from stackling.common.errors import Conflict
+from stackling.common.errors import Conflict, ServiceUnavailable
+
+LOCK_TIMEOUT = 30.0
 
 
 class Store:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.revision = 0
+        bind = sessions.kw.get("bind")
+        sqlite = bind is not None and bind.dialect.name == "sqlite"
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if sqlite else None
 
     def changed(self) -> None:
         self.revision += 1
@@ -33,6 +48,24 @@ class Store:
     async def write(self, conflict: str | None = None) -> AsyncIterator[AsyncSession]:
         """A transaction; commits on success. A uniqueness violation becomes 409 Conflict
         with ``conflict`` as its message (no SQL, no values leak into the message)."""
+        lock = self._write_lock
+        if lock is None:
+            async with self._transaction(conflict) as session:
+                yield session
+            return
+        try:
+            async with asyncio.timeout(LOCK_TIMEOUT):
+                await lock.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable("The database is busy; try again.") from None
+        try:
+            async with self._transaction(conflict) as session:
+                yield session
+        finally:
+            lock.release()
+
+    @asynccontextmanager
+    async def _transaction(self, conflict: str | None) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             try:
                 async with session.begin():

@@ -22,7 +22,7 @@ TINY = FlavorInfo(flavorid="1", name="tiny", vcpus=1, memory_mb=512, root_gb=1)
 
 @pytest.fixture
 async def store(tmp_path: Path) -> Store:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/compute.sqlite")
+    engine = create_engine(f"sqlite:///{tmp_path}/compute.sqlite")
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     return Store(session_factory(engine))
