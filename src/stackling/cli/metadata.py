@@ -32,9 +32,13 @@ class MetadataComponent(Component):
         async def lookup(uuid: str) -> InstanceInfo | None:
             return await conductor.instance_get(uuid)
 
+        async def set_password(uuid: str, password: str) -> bool | None:
+            reply = await conductor.instance_password_set(uuid, password)
+            return reply.stored if reply.found else None
+
         self.started = True
         return create_app(lookup, config.metadata.shared_secret,
-                          config.compute.default_availability_zone)
+                          config.compute.default_availability_zone, set_password)
 
     async def health(self) -> str:
         return "ok" if self.started else "not started"

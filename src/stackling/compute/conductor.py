@@ -32,6 +32,8 @@ from stackling.compute.rpcapi import (
     InstanceGet,
     InstanceInfo,
     InstanceList,
+    InstancePasswordReply,
+    InstancePasswordSet,
     InstanceReply,
     InstancesOnHost,
     InstanceTerminated,
@@ -40,7 +42,14 @@ from stackling.compute.rpcapi import (
     SchedulerAPI,
     ServiceReport,
 )
-from stackling.compute.service import hosts, instance_actions, placement, resize, servers
+from stackling.compute.service import (
+    hosts,
+    instance_actions,
+    placement,
+    resize,
+    server_password,
+    servers,
+)
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import (
     add_fault,
@@ -82,6 +91,7 @@ class Conductor:
         self.flush_interval = min(1.0, svc.conf.heartbeat_interval / 4)
         self._handlers: dict[type[Message], Any] = {
             InstanceGet: self.instance_get, InstanceUpdate: self.instance_update,
+            InstancePasswordSet: self.instance_password_set,
             ActionEvent: self.action_event, BuildFailed: self.build_failed,
             InstanceFault: self.instance_fault, InstanceTerminated: self.instance_terminated,
             ServiceReport: self.service_report, HostResources: self.host_resources,
@@ -123,6 +133,10 @@ class Conductor:
 
     async def instance_get(self, m: InstanceGet) -> InstanceReply:
         return await self._info(m.instance_uuid)
+
+    async def instance_password_set(self, m: InstancePasswordSet) -> InstancePasswordReply:
+        stored = await server_password.set_once(self.svc.store, m.instance_uuid, m.password)
+        return InstancePasswordReply(stored=bool(stored), found=stored is not None)
 
     async def _instance_update(self, m: InstanceUpdate) -> InstanceReply:
         unknown = set(m.values) - UPDATABLE

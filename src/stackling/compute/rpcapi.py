@@ -78,6 +78,7 @@ class InstanceInfo(_Payload):
     metadata: dict[str, str] = Field(default_factory=dict)
     launched_at: str | None = None
     deleted: bool = False
+    password: str = ""  # what the guest posted to the metadata service (os-server-password)
 
 
 class RequestSpec(_Payload):
@@ -378,6 +379,28 @@ class InstanceGet(Message):
 
 
 @register
+class InstancePasswordSet(Message):
+    """The metadata service stores the password a guest posted (once: see
+    :mod:`stackling.compute.service.server_password`)."""
+
+    NAME: ClassVar[str] = "compute.conductor.instance_password_set"
+    VERSION: ClassVar[str] = "1.0"
+    instance_uuid: str
+    password: str
+
+
+@register
+class InstancePasswordReply(Message):
+    """``stored`` is False when a password was set already; ``found`` False when the
+    instance does not exist."""
+
+    NAME: ClassVar[str] = "compute.conductor.instance_password"
+    VERSION: ClassVar[str] = "1.0"
+    stored: bool = False
+    found: bool = True
+
+
+@register
 class InstanceReply(Message):
     """The reply to :class:`InstanceGet` and :class:`InstanceUpdate`. ``instance`` is None when
     the instance does not exist (or, for an update, when it is deleted)."""
@@ -579,6 +602,12 @@ class ConductorAPI:
         reply = await self.bus.call(CONDUCTOR_TOPIC, InstanceGet(instance_uuid=instance_uuid),
                                     self.timeout, returns=InstanceReply)
         return reply.instance
+
+    async def instance_password_set(self, instance_uuid: str, password: str
+                                    ) -> InstancePasswordReply:
+        return await self.bus.call(CONDUCTOR_TOPIC, InstancePasswordSet(
+            instance_uuid=instance_uuid, password=password), self.timeout,
+            returns=InstancePasswordReply)
 
     async def instance_update(self, instance_uuid: str, values: dict[str, Any],
                               expected_task_states: list[str | None] | None = None,

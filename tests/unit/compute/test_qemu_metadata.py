@@ -114,3 +114,37 @@ async def test_ec2_tree(client: httpx.AsyncClient) -> None:
     assert r.status_code == 404
     r = await client.get("/latest/meta-data.json", headers=signed())
     assert json.loads(r.text)["instance-type"] == "m1.tiny"
+
+
+async def test_password_is_posted_once_and_read_back() -> None:
+    known = {UUID: instance()}
+
+    async def lookup(uuid: str) -> InstanceInfo | None:
+        return known.get(uuid)
+
+    async def set_password(uuid: str, password: str) -> bool | None:
+        if uuid not in known:
+            return None
+        if known[uuid].password:
+            return False
+        known[uuid] = known[uuid].model_copy(update={"password": password})
+        return True
+
+    app = create_app(lookup, SECRET, set_password=set_password)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://md") as md:
+        url = "/openstack/latest/password"
+        assert (await md.get(url, headers=signed())).text == ""
+        r = await md.post(url, headers=signed(), content=b"x" * 1021)
+        assert r.status_code == 400  # over four chunks of 255
+        r = await md.post(url, headers=signed(), content=b"ZW5jcnlwdGVk")
+        assert r.status_code == 200
+        assert (await md.get(url, headers=signed())).text == "ZW5jcnlwdGVk"
+        r = await md.post(url, headers=signed(), content=b"other")
+        assert r.status_code == 409
+        r = await md.post("/openstack/latest/meta_data.json", headers=signed(), content=b"x")
+        assert r.status_code == 405
+        r = await md.put(url, headers=signed(), content=b"x")
+        assert r.status_code == 405
+        r = await md.post(url, content=b"unsigned")
+        assert r.status_code == 403

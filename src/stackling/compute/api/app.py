@@ -26,6 +26,7 @@ from stackling.compute.api import (
     server_actions,
     server_groups,
     server_meta,
+    server_password,
     servers,
     usage,
     versions,
@@ -48,7 +49,7 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            os_hosts.router, usage.router, events.router, images.router,
            remote_consoles.router,
            volume_attachments.router, interfaces.router, addresses.router,
-           volumes.router]
+           volumes.router, server_password.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

@@ -23,6 +23,11 @@ from stackling.compute.metadata import content
 from stackling.compute.rpcapi import InstanceInfo
 
 Lookup = Callable[[str], Awaitable[InstanceInfo | None]]
+#: stores a password the guest posted: True stored, False one was set already, None no such
+#: instance
+SetPassword = Callable[[str, str], Awaitable[bool | None]]
+
+PASSWORD_MAX = 4 * 255  # as Nova: four system metadata chunks of 255 characters
 
 OPENSTACK_FILES = ("meta_data.json", "user_data", "password", "vendor_data.json",
                    "network_data.json", "vendor_data2.json")
@@ -37,7 +42,8 @@ def _text(body: str | bytes, status: int = 200, media: str = "text/plain") -> Re
 
 
 def create_app(lookup: Lookup, shared_secret: str | None,
-               availability_zone: str = "nova") -> Starlette:
+               availability_zone: str = "nova",
+               set_password: SetPassword | None = None) -> Starlette:
     async def instance_of(request: Request) -> InstanceInfo | Response:
         instance_id = request.headers.get("x-instance-id", "")
         signature = request.headers.get("x-instance-id-signature", "")
@@ -66,6 +72,8 @@ def create_app(lookup: Lookup, shared_secret: str | None,
         if isinstance(found, Response):
             return found
         parts = [p for p in request.path_params.get("rest", "").split("/") if p]
+        if request.method == "POST" and len(parts) != 2:
+            return _text("Method not allowed.", 405)
         if not parts:
             return _text("\n".join((*content.OPENSTACK_VERSIONS, "latest")))
         version = parts[0]
@@ -76,12 +84,39 @@ def create_app(lookup: Lookup, shared_secret: str | None,
             names = [n for n in OPENSTACK_FILES if n in files or n == "password"]
             return _text("\n".join(names))
         name = parts[1]
+        if request.method == "POST" and name != "password":
+            return _text("Method not allowed.", 405)
         if name == "password":
-            return _text("")
+            return await password(request, found)
         if name not in files:
             return _text("Not found.", 404)
         media = "application/json" if name.endswith(".json") else "text/plain"
         return _text(files[name], media=media)
+
+    async def password(request: Request, instance: InstanceInfo) -> Response:
+        """GET: what the guest posted (empty when nothing). POST: set it, once (409 after;
+        the API's DELETE clears it); at most :data:`PASSWORD_MAX` bytes."""
+        if request.method == "GET":
+            return _text(instance.password)
+        if request.method != "POST" or set_password is None:
+            return _text("Bad request.", 400)
+        if int(request.headers.get("content-length") or 0) > PASSWORD_MAX:
+            return _text("Request is too large.", 400)
+        body = await request.body()
+        if len(body) > PASSWORD_MAX:
+            return _text("Request is too large.", 400)
+        try:
+            value = body.decode()
+        except UnicodeDecodeError:
+            return _text("The password must be text.", 400)
+        if instance.password:
+            return _text("A password is set already.", 409)
+        stored = await set_password(instance.uuid, value)
+        if stored is None:
+            return _text("Instance not found.", 404)
+        if not stored:
+            return _text("A password is set already.", 409)
+        return _text("")
 
     async def ec2(request: Request) -> Response:
         found = await instance_of(request)
@@ -109,7 +144,7 @@ def create_app(lookup: Lookup, shared_secret: str | None,
     return Starlette(routes=[
         Route("/", root),
         Route("/openstack", openstack),
-        Route("/openstack/{rest:path}", openstack),
+        Route("/openstack/{rest:path}", openstack, methods=["GET", "HEAD", "POST"]),
         Route("/{version}", ec2),
         Route("/{version}/{rest:path}", ec2),
     ])

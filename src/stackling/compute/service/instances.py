@@ -66,7 +66,7 @@ def to_info(row: Instance, metadata: Mapping[str, str] | None = None) -> Instanc
         image_ref=row.image_ref, key_data=row.key_data, user_data=row.user_data,
         metadata=dict(metadata or {}),
         launched_at=isotime(row.launched_at) if row.launched_at else None,
-        deleted=row.deleted)
+        deleted=row.deleted, password=str((row.system_metadata or {}).get("password") or ""))
 
 
 async def get_row(session: AsyncSession, uuid: str, *, deleted: bool = False) -> Instance:
