@@ -192,3 +192,16 @@ async def test_os_networks_come_from_the_network_service(cloud: Cloud) -> None:
     mine = (await _call(cloud, "GET", "/os-networks", 200))["networks"]
     assert "project_id" not in mine[0]
     await _call(cloud, "GET", "/os-networks", 404, version="2.36")
+
+
+async def test_os_tenant_networks(cloud: Cloud) -> None:
+    nets = (await _call(cloud, "GET", "/os-tenant-networks", 200))["networks"]
+    labels = {n["label"]: n for n in nets}
+    assert "private" in labels  # the demo project's own network (and what it may share)
+    private = labels["private"]
+    assert set(private) == {"id", "label", "cidr"}
+    shown = await _call(cloud, "GET", f"/os-tenant-networks/{private['id']}", 200)
+    assert shown["network"] == private
+    await _call(cloud, "GET", "/os-tenant-networks/00000000-0000-0000-0000-000000000000",
+                404)
+    await _call(cloud, "GET", "/os-tenant-networks", 404, version="2.36")

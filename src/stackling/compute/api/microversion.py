@@ -125,18 +125,23 @@ class MicroversionMiddleware:
             scope = dict(scope)
             scope["path"] = (root + local) if root and path.startswith(root) else local
             scope["raw_path"] = scope["path"].encode()
-        scope.setdefault("state", {})["api_version"] = asked
-        if legacy:
-            await self.app(scope, receive, send)
-            return
-        extra = [(HEADER.lower().encode(), f"compute {asked}".encode()),
-                 (LEGACY_HEADER.lower().encode(), str(asked).encode()),
-                 (b"vary", f"{HEADER}, {LEGACY_HEADER}".encode())]
+        state = scope.setdefault("state", {})
+        state["api_version"] = asked
+        extra = [] if legacy else [
+            (HEADER.lower().encode(), f"compute {asked}".encode()),
+            (LEGACY_HEADER.lower().encode(), str(asked).encode()),
+            (b"vary", f"{HEADER}, {LEGACY_HEADER}".encode())]
 
         async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = dict(message)
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = [*message.get("headers", []), *extra]
+                # Nova repeats the request id as X-Compute-Request-Id (Tempest reads it to
+                # find a request's instance action); the id is set by then
+                rid = state.get("request_id")
+                if rid:
+                    headers.append((b"x-compute-request-id", str(rid).encode()))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_version)

@@ -53,3 +53,33 @@ async def show_network(request: Request, network_id: str) -> JSONResponse:
     except NotFound:
         raise NotFound("Network not found") from None
     return JSONResponse({"network": _network_view(net, ctx.is_admin)})
+
+
+def _tenant_network_view(net: Network) -> dict[str, Any]:
+    # Nova renders str(network.get("cidr")) of a Neutron network, which has none: "None"
+    return {"id": net.id, "label": net.name, "cidr": "None"}
+
+
+@router.get("/os-tenant-networks")
+async def list_tenant_networks(request: Request) -> JSONResponse:
+    """The networks the project sees (its own, shared and external), until 2.36."""
+    if at_least(request, "2.36"):
+        raise NotFound("The resource could not be found.")
+    if await present(request) is None:
+        await caller(request)
+        return JSONResponse({"networks": []})  # no network service: nothing to show
+    ctx, client = await start(request, "os_compute_api:os-tenant-networks:list")
+    nets = await client.list_networks(token=ctx.token)
+    return JSONResponse({"networks": [_tenant_network_view(n) for n in nets]})
+
+
+@router.get("/os-tenant-networks/{network_id}")
+async def show_tenant_network(request: Request, network_id: str) -> JSONResponse:
+    if at_least(request, "2.36"):
+        raise NotFound("The resource could not be found.")
+    ctx, client = await start(request, "os_compute_api:os-tenant-networks:view")
+    try:
+        net = await client.get_network(network_id, token=ctx.token)
+    except NotFound:
+        raise NotFound("Network not found") from None
+    return JSONResponse({"network": _tenant_network_view(net)})

@@ -47,7 +47,7 @@ NOT_YET = {"migrate", "os-migrateLive", "evacuate", "shelve", "shelveOffload", "
            "addFixedIp",
            "removeFixedIp", "os-getVNCConsole",
            "os-getSPICEConsole", "os-getSerialConsole", "os-getRDPConsole",
-           "os-resetNetwork", "injectNetworkInfo"}
+           "os-resetNetwork"}
 
 Handler = Callable[[Request, RequestContext, ServerRecord, Any], Awaitable[Response]]
 _ACTIONS: dict[str, tuple[str, Handler]] = {}
@@ -159,6 +159,16 @@ async def reset_state(request: Request, ctx: RequestContext, rec: ServerRecord,
             set(arg) - {"state"}):
         raise invalid("os-resetState", arg, "'state' must be one of ['active', 'error']")
     await actions.reset_state(compute(request), ctx, rec.row.uuid, arg["state"])
+    return Response(status_code=202)
+
+
+@action("injectNetworkInfo", "os_compute_api:os-admin-actions:inject_network_info")
+async def inject_network_info(request: Request, ctx: RequestContext, rec: ServerRecord,
+                              arg: Any) -> Response:
+    """202, as Nova (409 when locked). There is nothing to push into the guest: with the
+    fake and QEMU drivers, as with Nova's libvirt driver, guests get their network
+    configuration from DHCP and the metadata service."""
+    await actions.inject_network_info(compute(request), ctx, rec.row.uuid)
     return Response(status_code=202)
 
 

@@ -87,6 +87,10 @@ def _networks(request: Request, server: dict[str, Any]) -> str | list[dict[str, 
     return value
 
 
+SOURCE_TYPES = ("volume", "image", "snapshot", "blank")
+DESTINATION_TYPES = ("local", "volume")
+
+
 def _block_devices(request: Request, server: dict[str, Any]) -> list[BlockDevice]:
     devices: list[BlockDevice] = []
     for item in server.get("block_device_mapping_v2") or []:
@@ -101,6 +105,11 @@ def _block_devices(request: Request, server: dict[str, Any]) -> list[BlockDevice
         source = item.get("source_type", "blank" if not item.get("uuid") else "image")
         destination = item.get("destination_type", "local" if source in ("image", "blank")
                                else "volume")
+        if source not in SOURCE_TYPES:
+            raise invalid("source_type", source, f"is not one of {list(SOURCE_TYPES)}")
+        if destination not in DESTINATION_TYPES:
+            raise invalid("destination_type", destination,
+                          f"is not one of {list(DESTINATION_TYPES)}")
         size = item.get("volume_size")
         devices.append(BlockDevice(
             source_type=str(source), destination_type=str(destination), boot_index=boot_index,
@@ -179,7 +188,9 @@ def parse_create(request: Request, body: dict[str, Any]) -> tuple[CreateRequest,
         if "availability_zone" in server else None
     req = CreateRequest(
         name=str(name), flavor_ref=str(flavor_ref), image_ref=image_ref,
-        min_count=_count(server, "min_count"), max_count=_count(server, "max_count"),
+        min_count=_count(server, "min_count"),
+        # Nova: max_count defaults to min_count (min_count 3 alone asks for exactly 3)
+        max_count=_count(server, "max_count" if "max_count" in server else "min_count"),
         key_name=key_name, user_data=user_data,
         metadata=metadata(server.get("metadata", {})),
         description=string(server, "description", max_len=255, nullable=True)

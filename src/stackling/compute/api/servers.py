@@ -129,7 +129,9 @@ def build_query(request: Request, ctx: RequestContext, detail: bool
         authorize(request, ctx, f"os_compute_api:servers:{rule}", {})
         q.project_id = None
     for key in ("project_id", "tenant_id"):
-        if key in present and (all_tenants or ctx.is_admin):
+        # as Nova: without all_tenants a project filter is ignored (bug 1659811), and only
+        # who may list all tenants may name one
+        if key in present and all_tenants:
             q.project_id = present[key][-1]
     one = {k: v[-1] for k, v in present.items()}
     if "name" in one:

@@ -21,7 +21,7 @@ from stackling.compute.rpcapi import (
 )
 from stackling.compute.service import instance_actions
 from stackling.compute.service.compute import ComputeService
-from stackling.compute.service.instances import compare_and_swap, get_row, start_action
+from stackling.compute.service.instances import compare_and_swap, get_row, locked, start_action
 
 log = logging.getLogger("stackling.compute.actions")
 
@@ -113,6 +113,14 @@ async def reset_state(svc: ComputeService, ctx: RequestContext, uuid: str,
             "vm_state": states.ACTIVE if state == "active" else states.ERROR,
             "task_state": None})
         await instance_actions.record(session, ctx, uuid, "resetState")
+
+
+async def inject_network_info(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
+    """Nova's admin action: checks the server exists and is not locked to the caller."""
+    async with svc.store.read() as session:
+        row = await get_row(session, uuid)
+    if row.locked and not ctx.is_admin:
+        raise locked(uuid)
 
 
 async def security_group(svc: ComputeService, ctx: RequestContext, uuid: str, name: str,
