@@ -59,7 +59,7 @@ OTHERS = {
     "os_compute_api:os-volumes-attachments:index": READER,
     "os_compute_api:os-volumes-attachments:show": READER,
     "os_compute_api:os-volumes-attachments:create": MEMBER,
-    "os_compute_api:os-volumes-attachments:update": ADMIN,
+    "os_compute_api:os-volumes-attachments:update": MEMBER,  # Nova: swap stays admin
     "os_compute_api:os-volumes-attachments:swap": ADMIN,
     "os_compute_api:os-volumes-attachments:delete": MEMBER,
     "os_compute_api:os-remote-consoles": MEMBER,

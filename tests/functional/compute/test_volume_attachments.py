@@ -166,6 +166,31 @@ async def test_attach_list_show_detach(cloud: Cloud) -> None:
     assert shown["os-extended-volumes:volumes_attached"] == [
         {"id": volume_id, "delete_on_termination": False}]
 
+    # update (2.85): delete_on_termination only; a swap is refused; unknown volume 404
+    path = f"/servers/{server['id']}/os-volume_attachments/{volume_id}"
+    r = await cloud.request("PUT", path, version="2.85", json={"volumeAttachment": {
+        "volumeId": volume_id, "delete_on_termination": True}})
+    assert r.status_code == 202, r.text
+    r = await cloud.request("GET", path, version="2.85")
+    assert r.json()["volumeAttachment"]["delete_on_termination"] is True
+    r = await cloud.request("PUT", path, version="2.85", json={"volumeAttachment": {
+        "volumeId": volume_id, "device": "/dev/vdz"}})
+    assert r.status_code == 400
+    other = await cloud.new_volume()
+    r = await cloud.request("PUT", path, version="2.85", json={"volumeAttachment": {
+        "volumeId": other}})
+    assert r.status_code == 400 and "not supported" in r.text
+    r = await cloud.request("PUT", f"/servers/{server['id']}/os-volume_attachments/"
+                            "11111111-2222-3333-4444-555555555555",
+                            json={"volumeAttachment": {"volumeId": other}})
+    assert r.status_code == 404
+    r = await cloud.request("PUT", path, version="2.85", json={"volumeAttachment": {
+        "volumeId": volume_id, "bogus": 1}})
+    assert r.status_code == 400
+    r = await cloud.request("PUT", path, version="2.85", json={"volumeAttachment": {
+        "volumeId": volume_id, "delete_on_termination": False}})
+    assert r.status_code == 202
+
     r = await cloud.request("DELETE", f"/servers/{server['id']}/os-volume_attachments/"
                             f"{volume_id}")
     assert r.status_code == 202, r.text
@@ -222,7 +247,7 @@ async def test_attach_errors(cloud: Cloud) -> None:
     # swap is not offered
     r = await cloud.request("PUT", f"{path}/{volume_id}",
                             json={"volumeAttachment": {"volumeId": theirs}})
-    assert r.status_code in (404, 405)
+    assert r.status_code == 400 and "not supported" in r.text
 
 
 async def test_failed_plug_leaves_nothing(cloud: Cloud) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from stackling.common.errors import BadRequest
 from stackling.compute.api.common import (
     authorize,
     boolean,
@@ -103,6 +104,47 @@ async def attach(request: Request, server_id: str) -> JSONResponse:
     req = _attach_request(request, await json_body(request))
     bdm = await service.attach(compute(request), await caller(request), server_id, req)
     return JSONResponse({"volumeAttachment": view(request, bdm)})
+
+
+@router.put("/{volume_id}")
+async def update_attachment(request: Request, server_id: str, volume_id: str) -> Response:
+    """Nova's update: from 2.85, ``delete_on_termination`` of an attached volume (the body
+    names the same volume); a different ``volumeId`` asks for a swap, which this cloud's
+    drivers cannot do (400). 404 when ``volume_id`` is not attached to the server."""
+    ctx = await caller(request)
+    rec = await load(request, ctx, server_id)
+    att = obj(await json_body(request), "volumeAttachment")
+    keys = {"volumeId", "device", "id", "serverId"}
+    if at_least(request, "2.70"):
+        keys.add("tag")
+    if at_least(request, "2.85"):
+        keys.add("delete_on_termination")
+    if at_least(request, "2.89"):
+        keys |= {"attachment_id", "bdm_uuid"}
+    no_extra(att, keys, "volumeAttachment")
+    new_volume = required(att, "volumeId")
+    try:
+        uuidlib.UUID(str(new_volume))
+    except ValueError:
+        raise invalid("volumeAttachment/volumeId", new_volume,
+                      f"{new_volume!r} is not a 'uuid'") from None
+    swap = str(new_volume) != volume_id or not at_least(request, "2.85")
+    authorize(request, ctx, RULE + ("swap" if swap else "update"),
+              {"project_id": rec.row.project_id, "user_id": rec.row.user_id})
+    bdm = await service.get_mapping(compute(request), server_id, volume_id)
+    if swap:
+        raise BadRequest("Swapping an attached volume for another is not supported by this "
+                         "cloud's hypervisor drivers.")
+    for key, current in (("device", bdm.device_name), ("tag", bdm.tag),
+                         ("serverId", bdm.instance_uuid), ("id", bdm.volume_id),
+                         ("attachment_id", bdm.attachment_id), ("bdm_uuid", bdm.uuid)):
+        if key in att and att[key] != current:
+            raise BadRequest(f"The '{key}' of an attached volume cannot be changed.")
+    if "delete_on_termination" in att:
+        await service.set_delete_on_termination(
+            compute(request), server_id, volume_id,
+            boolean(att["delete_on_termination"], "volumeAttachment/delete_on_termination"))
+    return Response(status_code=202)
 
 
 @router.delete("/{volume_id}")

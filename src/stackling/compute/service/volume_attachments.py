@@ -16,7 +16,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stackling.bus import BusError, RemoteError
 from stackling.clients.volume import VolumeClient, VolumeNotFound, VolumeRefused
@@ -70,6 +70,16 @@ async def get_mapping(svc: ComputeService, uuid: str, volume_id: str) -> BlockDe
         if bdm.volume_id == volume_id:
             return bdm
     raise NotFound(f"Volume {volume_id} is not attached to server {uuid}.")
+
+
+async def set_delete_on_termination(svc: ComputeService, uuid: str, volume_id: str,
+                                    value: bool) -> None:
+    async with svc.store.write() as session:
+        await get_row(session, uuid)
+        await session.execute(update(BlockDeviceMapping).where(
+            BlockDeviceMapping.instance_uuid == uuid,
+            BlockDeviceMapping.volume_id == volume_id).values(delete_on_termination=value)
+            .execution_options(synchronize_session=False))
 
 
 def _check_server(ctx: RequestContext, row: Instance, action: str) -> None:
