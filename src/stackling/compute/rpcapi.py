@@ -204,6 +204,9 @@ class RebuildInstance(_InstanceCast):
     VERSION: ClassVar[str] = "1.0"
     image_ref: str
     was_stopped: bool = False
+    #: the data volumes attached now (``volume_id``, ``attachment_id``): plugged into the
+    #: new guest again
+    volumes: list[dict[str, str]] = Field(default_factory=list)
 
 
 class _MigrationCast(_InstanceCast):

@@ -309,10 +309,14 @@ async def test_boot_from_image_volume_and_delete_on_termination(cloud: Cloud) ->
     vm = _vm(cloud, sid)
     assert vm.root_volume is not None and vm.root_volume["volume_id"] == att["volumeId"]
     assert "booted from volume" in "\n".join(vm.console)
-    # the root volume cannot be detached
+    # the root volume cannot be detached, and the server cannot be rebuilt (its root
+    # would become a local disk)
     r = await cloud.request("DELETE", f"/servers/{sid}/os-volume_attachments/"
                             f"{att['volumeId']}")
     assert r.status_code == 400, r.text
+    r = await cloud.request("POST", f"/servers/{sid}/action",
+                            json={"rebuild": {"imageRef": IMAGE_ID}})
+    assert r.status_code == 400 and "volume-backed" in r.text
     assert (await cloud.request("DELETE", f"/servers/{sid}")).status_code == 204
     await cloud.wait_gone(sid)
     await cloud.wait_volume(att["volumeId"], "gone")
@@ -338,3 +342,19 @@ async def test_boot_from_existing_volume(cloud: Cloud) -> None:
     assert (await cloud.request("DELETE", f"/servers/{sid}")).status_code == 204
     await cloud.wait_gone(sid)
     await cloud.wait_volume(volume_id, "available")  # not delete_on_termination
+
+
+async def test_rebuild_keeps_attached_volumes_plugged(cloud: Cloud) -> None:
+    server = await cloud.boot()
+    sid = server["id"]
+    volume_id = await cloud.new_volume()
+    assert (await cloud.attach(sid, volume_id)).status_code == 200
+    r = await cloud.request("POST", f"/servers/{sid}/action",
+                            json={"rebuild": {"imageRef": IMAGE_ID}})
+    assert r.status_code == 202, r.text
+    await cloud.wait_for(sid, "ACTIVE")
+    assert volume_id in _vm(cloud, sid).volumes  # plugged into the new guest
+    assert (await cloud.volume(volume_id))["status"] == "in-use"
+    r = await cloud.request("DELETE", f"/servers/{sid}/os-volume_attachments/{volume_id}")
+    assert r.status_code == 202, r.text
+    assert (await cloud.volume(volume_id))["status"] == "available"

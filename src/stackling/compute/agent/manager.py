@@ -499,6 +499,7 @@ class ComputeAgent:
             if instance is None:
                 return
             await self.driver.spawn(instance, image, await self._network_of(uuid))
+            await volumes.replug(self.attacher, instance, m.volumes)
             if m.was_stopped:
                 await self.driver.power_off(instance)
             power = await self.driver.get_power_state(instance)

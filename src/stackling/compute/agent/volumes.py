@@ -131,6 +131,22 @@ class VolumeAttacher:
                 log.warning("releasing volume %s failed: %s", volume_id, exc)
 
 
+async def replug(attacher: VolumeAttacher | None, instance: InstanceInfo,
+                 attached: list[dict[str, str]]) -> None:
+    """Plug volumes that stay attached into a guest made again (a rebuild): their
+    attachments and exports are unchanged, so the connection info is read back."""
+    if not attached:
+        return
+    if attacher is None:
+        raise VolumeAttachFailed("this host has no volume client to plug the server's "
+                                 "volumes again")
+    protocols = attacher.driver.volume_protocols
+    for ref in attached:
+        att = await attacher.volumes.get_attachment(ref["attachment_id"])
+        await attacher.driver.attach_volume(instance, ref["volume_id"],
+                                            blockdev(att.connection_info, protocols))
+
+
 async def handle(attacher: VolumeAttacher | None, message: AttachVolume | DetachVolume,
                  instance: InstanceInfo | None) -> VolumeDone:
     """The agent's answer to an attach/detach call."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, NotFound, StacklingError
 from stackling.compute import states
-from stackling.compute.models import InstanceMetadata
+from stackling.compute.models import BlockDeviceMapping, InstanceMetadata
 from stackling.compute.rpcapi import RebuildInstance
 from stackling.compute.service import create, flavors, instance_actions, keypairs
 from stackling.compute.service.compute import ComputeService
@@ -45,11 +46,28 @@ class RebuildRequest:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+async def _volumes(session: AsyncSession, uuid: str) -> tuple[bool, list[dict[str, str]]]:
+    """Whether the server boots from a volume, and its attached data volumes."""
+    rows = (await session.execute(select(BlockDeviceMapping).where(
+        BlockDeviceMapping.instance_uuid == uuid,
+        BlockDeviceMapping.destination_type == "volume"))).scalars()
+    root, data = False, []
+    for bdm in rows:
+        if bdm.boot_index == 0:
+            root = True
+        elif bdm.volume_id and bdm.attachment_id:
+            data.append({"volume_id": bdm.volume_id, "attachment_id": bdm.attachment_id})
+    return root, data
+
+
 async def rebuild(svc: ComputeService, ctx: RequestContext, uuid: str,
                   req: RebuildRequest) -> None:
     image = await create.image_for(svc, ctx, req.image_ref, "Cannot find image for rebuild")
     async with svc.store.read() as session:
         row = await get_row(session, uuid)
+        volume_backed, _ = await _volumes(session, uuid)
+    if volume_backed:  # its root disk is a volume: re-imaging volumes is not implemented
+        raise BadRequest("Rebuilding a volume-backed server is not supported by this cloud.")
     flavor = flavors.FlavorRecord(0, row.flavor["flavorid"], row.flavor["name"],
                                   row.flavor["memory_mb"], row.flavor["vcpus"],
                                   row.flavor.get("root_gb", 0),
@@ -99,11 +117,13 @@ async def rebuild(svc: ComputeService, ctx: RequestContext, uuid: str,
                 session.add(InstanceMetadata(instance_uuid=uuid, key=key, value=value))
         await instance_actions.record(session, ctx, uuid, "rebuild")
         host, was_stopped = row.host, row.vm_state == states.STOPPED
+        _, attached = await _volumes(session, uuid)
     try:
         await svc.agents.cast(host, RebuildInstance(instance_uuid=uuid,
                                                     request_id=ctx.request_id,
                                                     image_ref=image.id,
-                                                    was_stopped=was_stopped))
+                                                    was_stopped=was_stopped,
+                                                    volumes=attached))
     except StacklingError:
         async with svc.store.write() as session:
             await compare_and_swap(session, uuid, {"task_state": None},
