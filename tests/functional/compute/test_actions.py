@@ -145,8 +145,11 @@ async def test_create_image(compute_cloud: ComputeCloud) -> None:
     assert image["instance_uuid"] == sid and image["image_type"] == "snapshot"
     assert image["k"] == "v" and image["role"] == "web" and image["os_distro"] == "cirros"
     r = await compute_cloud.request("POST", f"/servers/{sid}/action", user="demo",
-                                    version="2.45", json={"createImage": {"name": "snap-2"}})
+                                    version="2.45", json={"createImage": {
+                                        "name": "snap-2", "metadata": {"image_type": "test"}}})
     assert r.status_code == 202 and "image_id" in r.json()
+    # the request's metadata has the last word on properties, as in Nova
+    assert compute_cloud.images.images[r.json()["image_id"]]["image_type"] == "test"
     actions = (await compute_cloud.request("GET", f"/servers/{sid}/os-instance-actions",
                                            user="demo")).json()["instanceActions"]
     assert actions[0]["action"] == "createImage"

@@ -50,12 +50,14 @@ async def create_image(svc: ComputeService, ctx: RequestContext, uuid: str, name
         except NotFound:
             pass
     # the disk format is the driver's (the fake's is raw); the agent uploads in it
+    # as Nova: the request's metadata is applied last of the properties (it may even say
+    # its own image_type), the image's own fields after that
     body: dict[str, Any] = {
         **inherited, **{k: v for k, v in meta.items() if k not in _NOT_INHERITED},
-        **metadata, "name": name, "container_format": "bare", "disk_format": "raw",
-        "visibility": "private", "min_ram": row.memory_mb, "min_disk": row.root_gb,
         "instance_uuid": uuid, "image_type": "backup" if backup_type else "snapshot",
-        "user_id": row.user_id, "base_image_ref": row.image_ref or ""}
+        "user_id": row.user_id, "base_image_ref": row.image_ref or "", **metadata,
+        "name": name, "container_format": "bare", "disk_format": "raw",
+        "visibility": "private", "min_ram": row.memory_mb, "min_disk": row.root_gb}
     if backup_type:
         body["backup_type"] = backup_type
     image = await svc.images.create(body, token=ctx.token)
