@@ -11,7 +11,6 @@ from stackling.compute.service.instances import get_row
 from stackling.db.store import Store
 
 KEY = "password"  # in the instance's system metadata, as Nova keeps it
-MAX_SIZE = 4 * 255  # Nova keeps four system metadata chunks of 255 characters
 
 
 async def get(svc: ComputeService, uuid: str) -> str:
