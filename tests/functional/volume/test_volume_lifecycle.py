@@ -75,6 +75,11 @@ async def test_old_attach_flow_and_races(volume_cloud: VolumeCloud) -> None:
     await volume_cloud.action(vid, {"os-detach": {}})
     vol = await volume_cloud.show(vid)
     assert vol["status"] == "available" and vol["attachments"] == []
+    # as Cinder: detaching again is harmless; an unknown attachment id is 404
+    await volume_cloud.action(vid, {"os-detach": {}})
+    assert (await volume_cloud.show(vid))["status"] == "available"
+    await volume_cloud.action(vid, {"os-detach": {
+        "attachment_id": "8b1e3b1c-3e7a-4d5e-9f00-00000000dead"}}, expect=404)
     # two concurrent reserves: exactly one wins
     results = await asyncio.gather(*[volume_cloud.request(
         "POST", f"/volumes/{vid}/action", json={"os-reserve": None}) for _ in range(4)])

@@ -298,6 +298,17 @@ async def detach(svc: VolumeService, ctx: RequestContext, volume_id: str,
         if attachment_id:
             stmt = stmt.where(Attachment.id == attachment_id)
         atts = list((await session.execute(stmt)).scalars().all())
+        if row.status == "maintenance":
+            raise BadRequest("Invalid volume: The volume cannot be detached in maintenance "
+                             "mode.")
+        if attachment_id and not atts:
+            raise NotFound(f"Volume attachment {attachment_id} could not be found.")
+        if not atts and row.status in ("available", "in-use", "detaching"):
+            # as Cinder: a detach of a volume that has no attachment (left) only records
+            # it detached, so a repeated or late detach (a cleanup) is not an error
+            await cas_volume(session, volume_id, [row.status], status="available",
+                             attach_status="detached")
+            return
         if row.status not in ("in-use", "detaching") or not atts:
             raise _bad_status(volume_id, row.status, "in-use or detaching", "detach")
         if len(atts) > 1 and not attachment_id:
