@@ -167,6 +167,12 @@ async def _scenario(cloud: QemuCloud) -> None:
     while (await cloud.console(sid)).count(seen) < 2:
         assert time.monotonic() < deadline, (await cloud.console(sid))[-2000:]
         await asyncio.sleep(0.3)
+    # a rebuild makes a new guest (with a fresh console log) and plugs the volume into it
+    await cloud.action(sid, {"rebuild": {"imageRef": image}})
+    await cloud.wait_status(sid, "ACTIVE")
+    await _until(cloud, sid, seen)
+    launch = json.loads((cloud.instance_dir(sid) / "launch.json").read_text())
+    assert [v["volume_id"] for v in launch["volumes"]] == [vid]
 
     r = await cloud.api("DELETE", f"/compute/v2.1/servers/{sid}/os-volume_attachments/{vid}")
     assert r.status_code == 202, r.text
