@@ -9,27 +9,20 @@ its address by DHCP, reaches its router, and its floating IP answers from the ho
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from stackling.cli.components import COMPONENTS
 from stackling.network.rpcapi import tap_name
+from tests.integration.netns_up import NamespacedUp, sh
 
 TOOLS = ("ip", "nft", "dnsmasq", "busybox", "bridge", "nsenter")
 missing = [t for t in TOOLS if shutil.which(t) is None]
@@ -41,8 +34,6 @@ pytestmark = [
 
 API_PORT = 18310
 NODE = "node1"
-CLONE_NEWNET = 0x40000000
-T = TypeVar("T")
 
 UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
@@ -57,74 +48,20 @@ exit 0
 """
 
 
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=60)
-
-
-def _enter(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns failed")
-    finally:
-        os.close(fd)
-
-
-class Cloud:
+class Cloud(NamespacedUp):
     """``stackling up`` in the host namespace plus an API client living in it too."""
 
     def __init__(self) -> None:
-        self.prefix = f"sl{secrets.token_hex(2)}-"
-        self.host = self.prefix + "host"
-        self.tmp = Path(tempfile.mkdtemp(prefix="netdp-"))
-        self.data = self.tmp / "data"
-        self.log = self.tmp / "up.log"
+        super().__init__("sl", API_PORT, ["--dataplane", "linuxbridge"], {
+            "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
+            "STACKLING_IMAGE__BUILD_TINY_IMAGE": "never",
+            "STACKLING_METADATA__SHARED_SECRET": secrets.token_hex(16)})
         self.vms: dict[str, str] = {}
-        sh("ip", "netns", "add", self.host)
-        sh("ip", "netns", "exec", self.host, "ip", "link", "set", "lo", "up")
-        self.pool = ThreadPoolExecutor(1, initializer=_enter,
-                                       initargs=(f"/run/netns/{self.host}",))
-        self.url = f"http://127.0.0.1:{API_PORT}"
-        env = {**os.environ, "STACKLING_IDENTITY__PASSWORD_HASH_ROUNDS": "4",
-               "STACKLING_NETWORK_AGENT__NETNS_PREFIX": self.prefix,
-               "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
-               "STACKLING_NETWORK_AGENT__TAP_POLL_INTERVAL": "0.2",
-               "STACKLING_IMAGE__BUILD_TINY_IMAGE": "never",
-               "STACKLING_METADATA__SHARED_SECRET": secrets.token_hex(16)}
-        self.process = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{self.host}", sys.executable, "-m",
-             "stackling.cli.main", "up", "--data-dir", str(self.data), "--port", str(API_PORT),
-             "--dataplane", "linuxbridge"],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env)
         self.token = ""
 
-    def run(self, func: Callable[[], T]) -> T:
-        return self.pool.submit(func).result()
-
     def wait_healthy(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"stackling up exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if self.run(lambda: httpx.get(f"{self.url}/healthz", timeout=2)
-                            ).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            raise RuntimeError(f"not healthy:\n{self.log.read_text()[-3000:]}")
-        auth = yaml.safe_load((self.data / "clouds.yaml").read_text())["clouds"][
-            "stackling"]["auth"]
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": auth["username"], "password": auth["password"],
-            "domain": {"name": "Default"}}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-        resp = self.run(lambda: httpx.post(f"{self.url}/identity/v3/auth/tokens", json=body))
-        resp.raise_for_status()
-        self.token = resp.headers["X-Subject-Token"]
+        super().wait_healthy(timeout)
+        self.token = self.login("stackling")
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None
             ) -> dict[str, Any]:
@@ -134,14 +71,9 @@ class Cloud:
         assert resp.status_code < 300, (method, path, resp.status_code, resp.text)
         return resp.json() if resp.content else {}
 
-    def until(self, check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}\n{self.log.read_text()[-3000:]}")
+    def until(self, check: Callable[[], Any], what: str, timeout: float = 60,
+              interval: float = 0.2) -> Any:
+        return super().until(check, what, timeout, interval)
 
     def namespaces(self) -> set[str]:
         return {line.split()[0] for line in sh("ip", "netns", "list").stdout.splitlines()
@@ -172,23 +104,6 @@ class Cloud:
     def ping(self, ns: str, ip: str) -> bool:
         return sh("ip", "netns", "exec", ns, "busybox", "ping", "-c", "3", "-W", "1", "-w",
                   "4", ip, check=False).returncode == 0
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.pool.shutdown()
-        for pid in sh("pgrep", "-f", f"dnsmasq.*{self.tmp}", check=False).stdout.split():
-            sh("kill", pid, check=False)
-        for line in sh("ip", "netns", "list").stdout.splitlines():
-            if line.startswith(self.prefix):
-                sh("ip", "netns", "del", line.split()[0], check=False)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
 
 @pytest.fixture
 def cloud() -> Iterator[Cloud]:

@@ -10,23 +10,16 @@ joins the two networks."""
 from __future__ import annotations
 
 import base64
-import ctypes
 import os
-import secrets
 import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-import yaml
+
+from tests.integration.netns_up import NamespacedUp
 
 TOOLS = ("ip", "nft", "dnsmasq", "nsenter", "qemu-system-x86_64", "qemu-img")
 missing = [t for t in TOOLS if shutil.which(t) is None]
@@ -38,9 +31,7 @@ pytestmark = [
 
 API_PORT = 18610
 NODE = "cnet-node"
-CLONE_NEWNET = 0x40000000
 MARK = "stackling-tiny:"
-T = TypeVar("T")
 
 PING_SCRIPT = """#!/bin/sh
 i=0
@@ -77,76 +68,19 @@ exit 1
 """
 
 
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=60)
-
-
-def _enter(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns failed")
-    finally:
-        os.close(fd)
-
-
-class Cloud:
+class Cloud(NamespacedUp):
     def __init__(self) -> None:
-        self.prefix = f"cnet{secrets.token_hex(2)}-"
-        self.host = self.prefix + "host"
-        self.tmp = Path(tempfile.mkdtemp(prefix="cnet-"))
-        self.data = self.tmp / "data"
-        self.log = self.tmp / "up.log"
-        sh("ip", "netns", "add", self.host)
-        sh("ip", "netns", "exec", self.host, "ip", "link", "set", "lo", "up")
-        self.pool = ThreadPoolExecutor(1, initializer=_enter,
-                                       initargs=(f"/run/netns/{self.host}",))
-        self.url = f"http://127.0.0.1:{API_PORT}"
-        env = {**os.environ, "STACKLING_IDENTITY__PASSWORD_HASH_ROUNDS": "4",
-               "STACKLING_NETWORK_AGENT__NETNS_PREFIX": self.prefix,
-               "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
-               "STACKLING_NETWORK_AGENT__TAP_POLL_INTERVAL": "0.2",
-               "STACKLING_QEMU__ACCEL": "tcg",
-               # no config drive: the guests use the metadata service
-               "STACKLING_QEMU__FORCE_CONFIG_DRIVE": "false",
-               "STACKLING_COMPUTE__VIF_PLUGGING_TIMEOUT": "120"}
-        self.process = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{self.host}", sys.executable, "-m",
-             "stackling.cli.main", "up", "--data-dir", str(self.data), "--port", str(API_PORT),
-             "--virt", "qemu", "--dataplane", "linuxbridge"],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env)
+        super().__init__("cnet", API_PORT, ["--virt", "qemu", "--dataplane", "linuxbridge"], {
+            "STACKLING_NETWORK_AGENT__HOST": NODE, "STACKLING_COMPUTE__HOST": NODE,
+            "STACKLING_QEMU__ACCEL": "tcg",
+            # no config drive: the guests use the metadata service
+            "STACKLING_QEMU__FORCE_CONFIG_DRIVE": "false",
+            "STACKLING_COMPUTE__VIF_PLUGGING_TIMEOUT": "120"})
         self.tokens: dict[str, str] = {}
 
-    def run(self, func: Callable[[], T]) -> T:
-        return self.pool.submit(func).result()
-
     def wait_healthy(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"stackling up exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if self.run(lambda: httpx.get(f"{self.url}/healthz", timeout=2)
-                            ).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            raise RuntimeError(f"not healthy:\n{self.log.read_text()[-3000:]}")
-        clouds = yaml.safe_load((self.data / "clouds.yaml").read_text())["clouds"]
-        for user, entry in (("admin", "stackling"), ("demo", "stackling-demo")):
-            auth = clouds[entry]["auth"]
-            body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-                "name": auth["username"], "password": auth["password"],
-                "domain": {"name": "Default"}}}},
-                "scope": {"project": {"name": auth["project_name"],
-                                      "domain": {"name": "Default"}}}}}
-            resp = self.run(lambda b=body: httpx.post(  # type: ignore[misc]
-                f"{self.url}/identity/v3/auth/tokens", json=b))
-            resp.raise_for_status()
-            self.tokens[user] = resp.headers["X-Subject-Token"]
+        super().wait_healthy(timeout)
+        self.tokens = {"admin": self.login("stackling"), "demo": self.login("stackling-demo")}
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None,
             user: str = "demo", ok: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
@@ -157,14 +91,9 @@ class Cloud:
         assert resp.status_code in ok, (method, path, resp.status_code, resp.text)
         return resp.json() if resp.content else {}
 
-    def until(self, check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what}\n{self.log.read_text()[-4000:]}")
+    def until(self, check: Callable[[], Any], what: str, timeout: float = 120,
+              interval: float = 0.5) -> Any:
+        return super().until(check, what, timeout, interval)
 
     def server(self, sid: str) -> dict[str, Any]:
         return dict(self.api("GET", f"/compute/v2.1/servers/{sid}")["server"])
@@ -175,16 +104,8 @@ class Cloud:
         out = answer.get("output", "")  # 409 while it is not on a host yet
         return [line.split(MARK, 1)[1].strip() for line in out.splitlines() if MARK in line]
 
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.pool.shutdown()
-        # QEMUs and dnsmasqs started under this test's data dir (by pid, nothing else)
+    def kill_started(self) -> None:
+        # QEMUs started under this test's data dir (by pid, nothing else), then dnsmasqs
         for pidfile in (self.data / "instances").glob("*/pid"):
             try:
                 pid = int(pidfile.read_text())
@@ -193,12 +114,7 @@ class Cloud:
                         os.kill(pid, signal.SIGKILL)
             except (OSError, ValueError):
                 pass
-        for found in sh("pgrep", "-f", f"dnsmasq.*{self.tmp}", check=False).stdout.split():
-            sh("kill", found, check=False)
-        for line in sh("ip", "netns", "list").stdout.splitlines():
-            if line.startswith(self.prefix):
-                sh("ip", "netns", "del", line.split()[0], check=False)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().kill_started()
 
 
 @pytest.fixture
