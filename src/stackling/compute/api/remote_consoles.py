@@ -20,9 +20,9 @@ from starlette.responses import JSONResponse, Response
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, Conflict, NotFound, StacklingError
 from stackling.compute import states
-from stackling.compute.api.common import authorize, caller, compute, json_body
+from stackling.compute.api.common import caller, compute, json_body
 from stackling.compute.api.server_actions import action
-from stackling.compute.api.servers import load
+from stackling.compute.api.servers import load_authorized
 from stackling.compute.console.tokens import ConsoleAuth, load_secret
 from stackling.compute.service.instances import ServerRecord
 from stackling.web.urls import origin
@@ -83,9 +83,7 @@ async def create_remote_console(request: Request, server_id: str) -> JSONRespons
         raise BadRequest(f"Invalid input for field/attribute protocol. Value: {protocol}.")
     if console_type not in TYPES[str(protocol)]:
         raise BadRequest(f"Invalid input for field/attribute type. Value: {console_type}.")
-    rec = await load(request, ctx, server_id)
-    authorize(request, ctx, RULE, {"project_id": rec.row.project_id,
-                                   "user_id": rec.row.user_id})
+    rec = await load_authorized(request, ctx, server_id, RULE)
     url = await console_url(request, rec, str(protocol), str(console_type))
     return JSONResponse({"remote_console": {"protocol": protocol, "type": console_type,
                                             "url": url}})

@@ -18,7 +18,7 @@ from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, Conflict, NotFound
 from stackling.compute.api.common import authorize, caller, compute, json_body
 from stackling.compute.api.microversion import at_least
-from stackling.compute.api.servers import load
+from stackling.compute.api.servers import load_authorized
 from stackling.compute.service import actions
 from stackling.compute.service.instances import ServerRecord
 
@@ -279,9 +279,7 @@ async def delete_rule(request: Request, rule_id: str) -> Response:
 async def server_groups(request: Request, server_id: str) -> JSONResponse:
     ctx = await caller(request)
     client = await network(request)
-    rec = await load(request, ctx, server_id)
-    authorize(request, ctx, f"{RULE}:list", {"project_id": rec.row.project_id,
-                                              "user_id": rec.row.user_id})
+    rec = await load_authorized(request, ctx, server_id, f"{RULE}:list")
     ports = await client.list_ports(device_id=rec.row.uuid)
     wanted: list[str] = []
     for port in ports:

@@ -16,7 +16,6 @@ from stackling.compute.api.common import (
     allowed as allowed_rule,
 )
 from stackling.compute.api.common import (
-    authorize,
     caller,
     compute,
     invalid,
@@ -29,7 +28,7 @@ from stackling.compute.api.floating_ips import add_floating_ip, remove_floating_
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.security_groups import change_server_groups
 from stackling.compute.api.server_body import ip_address, metadata
-from stackling.compute.api.servers import load
+from stackling.compute.api.servers import load, load_authorized
 from stackling.compute.api.views import server_detail
 from stackling.compute.service import actions
 from stackling.compute.service import create as creating
@@ -74,9 +73,7 @@ async def server_action(request: Request, server_id: str) -> Response:
         await load(request, ctx, server_id)  # 404 first, as Nova would
         raise BadRequest(f"The '{name}' action is not supported by this cloud yet.")
     rule, handler = entry
-    rec = await load(request, ctx, server_id)
-    authorize(request, ctx, rule, {"project_id": rec.row.project_id,
-                                   "user_id": rec.row.user_id})
+    rec = await load_authorized(request, ctx, server_id, rule)
     return await handler(request, ctx, rec, arg)
 
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from stackling.common.errors import BadRequest, NotFound
-from stackling.compute.api.common import authorize, caller, compute, invalid, json_body
+from stackling.compute.api.common import caller, compute, invalid, json_body
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.server_body import metadata, tags
-from stackling.compute.api.servers import load
+from stackling.compute.api.servers import load, load_authorized
 from stackling.compute.service import quotas, server_meta
 
 router = APIRouter(prefix="/v2.1/servers/{server_id}")
@@ -19,9 +19,7 @@ router = APIRouter(prefix="/v2.1/servers/{server_id}")
 
 async def _authorized(request: Request, server_id: str, rule: str) -> bool:
     ctx = await caller(request)
-    rec = await load(request, ctx, server_id)
-    authorize(request, ctx, rule, {"project_id": rec.row.project_id,
-                                   "user_id": rec.row.user_id})
+    await load_authorized(request, ctx, server_id, rule)
     return ctx.is_admin
 
 

@@ -6,18 +6,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from stackling.compute.api.common import authorize, caller, compute
-from stackling.compute.api.servers import load
+from stackling.compute.api.common import caller, compute
+from stackling.compute.api.servers import load_authorized
 from stackling.compute.service import server_password
 
 router = APIRouter(prefix="/v2.1/servers/{server_id}/os-server-password")
 
 
 async def _authorized(request: Request, server_id: str, rule: str) -> None:
-    ctx = await caller(request)
-    rec = await load(request, ctx, server_id)
-    authorize(request, ctx, rule, {"project_id": rec.row.project_id,
-                                   "user_id": rec.row.user_id})
+    await load_authorized(request, await caller(request), server_id, rule)
 
 
 @router.get("")

@@ -64,6 +64,14 @@ async def load(request: Request, ctx: RequestContext, uuid: str) -> ServerRecord
     return rec
 
 
+async def load_authorized(request: Request, ctx: RequestContext, uuid: str,
+                          rule: str) -> ServerRecord:
+    """:func:`load`, then the policy ``rule`` against the server's project and user."""
+    rec = await load(request, ctx, uuid)
+    authorize(request, ctx, rule, _server_target(rec))
+    return rec
+
+
 async def _addresses(request: Request, records: list[ServerRecord]
                      ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     return await addresses_of(compute(request).network, [r.row.uuid for r in records])

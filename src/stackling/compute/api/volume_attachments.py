@@ -27,7 +27,7 @@ from stackling.compute.api.common import (
     string,
 )
 from stackling.compute.api.microversion import at_least
-from stackling.compute.api.servers import load
+from stackling.compute.api.servers import load, load_authorized
 from stackling.compute.models import BlockDeviceMapping
 from stackling.compute.service import volume_attachments as service
 
@@ -51,10 +51,17 @@ def view(request: Request, bdm: BlockDeviceMapping) -> dict[str, Any]:
 
 
 async def _authorized(request: Request, server_id: str, action: str) -> None:
-    ctx = await caller(request)
-    rec = await load(request, ctx, server_id)
-    authorize(request, ctx, RULE + action, {"project_id": rec.row.project_id,
-                                            "user_id": rec.row.user_id})
+    await load_authorized(request, await caller(request), server_id, RULE + action)
+
+
+def _volume_id(att: dict[str, Any]) -> str:
+    volume_id = required(att, "volumeId")
+    try:
+        uuidlib.UUID(str(volume_id))
+    except ValueError:
+        raise invalid("volumeAttachment/volumeId", volume_id,
+                      f"{volume_id!r} is not a 'uuid'") from None
+    return str(volume_id)
 
 
 @router.get("")
@@ -82,19 +89,14 @@ def _attach_request(request: Request, body: dict[str, Any]) -> service.AttachReq
     if at_least(request, "2.79"):
         keys.add("delete_on_termination")
     no_extra(att, keys, "volumeAttachment")
-    volume_id = required(att, "volumeId")
-    try:
-        uuidlib.UUID(str(volume_id))
-    except ValueError:
-        raise invalid("volumeAttachment/volumeId", volume_id,
-                      f"{volume_id!r} is not a 'uuid'") from None
+    volume_id = _volume_id(att)
     device = string(att, "device", nullable=True) if "device" in att else None
     tag = string(att, "tag", min_len=1, max_len=60) if "tag" in att else None
     if tag is not None and ("/" in tag or "," in tag):
         raise invalid("volumeAttachment/tag", tag, f"{tag!r} does not match '^[^,/]*$'")
     delete = boolean(att["delete_on_termination"], "volumeAttachment/delete_on_termination") \
         if "delete_on_termination" in att else False
-    return service.AttachRequest(volume_id=str(volume_id), device=device or None, tag=tag,
+    return service.AttachRequest(volume_id=volume_id, device=device or None, tag=tag,
                                  delete_on_termination=delete)
 
 
@@ -112,7 +114,7 @@ async def update_attachment(request: Request, server_id: str, volume_id: str) ->
     names the same volume); a different ``volumeId`` asks for a swap, which this cloud's
     drivers cannot do (400). 404 when ``volume_id`` is not attached to the server."""
     ctx = await caller(request)
-    rec = await load(request, ctx, server_id)
+    rec = await load(request, ctx, server_id)  # 404 before the body's 400s
     att = obj(await json_body(request), "volumeAttachment")
     keys = {"volumeId", "device", "id", "serverId"}
     if at_least(request, "2.70"):
@@ -122,13 +124,7 @@ async def update_attachment(request: Request, server_id: str, volume_id: str) ->
     if at_least(request, "2.89"):
         keys |= {"attachment_id", "bdm_uuid"}
     no_extra(att, keys, "volumeAttachment")
-    new_volume = required(att, "volumeId")
-    try:
-        uuidlib.UUID(str(new_volume))
-    except ValueError:
-        raise invalid("volumeAttachment/volumeId", new_volume,
-                      f"{new_volume!r} is not a 'uuid'") from None
-    swap = str(new_volume) != volume_id or not at_least(request, "2.85")
+    swap = _volume_id(att) != volume_id or not at_least(request, "2.85")
     authorize(request, ctx, RULE + ("swap" if swap else "update"),
               {"project_id": rec.row.project_id, "user_id": rec.row.user_id})
     bdm = await service.get_mapping(compute(request), server_id, volume_id)
