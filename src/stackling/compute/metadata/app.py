@@ -107,8 +107,6 @@ def create_app(lookup: Lookup, shared_secret: str | None,
             value = body.decode()
         except UnicodeDecodeError:
             return _text("The password must be text.", 400)
-        if instance.password:
-            return _text("A password is set already.", 409)
         stored = await set_password(instance.uuid, value)
         if stored is None:
             return _text("Instance not found.", 404)

@@ -65,9 +65,6 @@ async def rebuild(svc: ComputeService, ctx: RequestContext, uuid: str,
     image = await create.image_for(svc, ctx, req.image_ref, "Cannot find image for rebuild")
     async with svc.store.read() as session:
         row = await get_row(session, uuid)
-        volume_backed, _ = await _volumes(session, uuid)
-    if volume_backed:  # its root disk is a volume: re-imaging volumes is not implemented
-        raise BadRequest("Rebuilding a volume-backed server is not supported by this cloud.")
     flavor = flavors.FlavorRecord(0, row.flavor["flavorid"], row.flavor["name"],
                                   row.flavor["memory_mb"], row.flavor["vcpus"],
                                   row.flavor.get("root_gb", 0),
@@ -100,6 +97,10 @@ async def rebuild(svc: ComputeService, ctx: RequestContext, uuid: str,
     if req.hostname is not None:
         values["hostname"] = req.hostname
     async with svc.store.write() as session:
+        volume_backed, attached = await _volumes(session, uuid)
+        if volume_backed:  # its root disk is a volume: re-imaging one is not implemented
+            raise BadRequest("Rebuilding a volume-backed server is not supported by this "
+                             "cloud.")
         won = await compare_and_swap(
             session, uuid, {"task_state": states.Task.REBUILDING, **values},
             task_states=[None], vm_states=REBUILDABLE, unlocked_for=ctx)
@@ -117,7 +118,6 @@ async def rebuild(svc: ComputeService, ctx: RequestContext, uuid: str,
                 session.add(InstanceMetadata(instance_uuid=uuid, key=key, value=value))
         await instance_actions.record(session, ctx, uuid, "rebuild")
         host, was_stopped = row.host, row.vm_state == states.STOPPED
-        _, attached = await _volumes(session, uuid)
     try:
         await svc.agents.cast(host, RebuildInstance(instance_uuid=uuid,
                                                     request_id=ctx.request_id,
