@@ -24,7 +24,10 @@ from stackling.cli.console import ConsoleComponent
 from stackling.cli.image import ImageComponent
 from stackling.cli.metadata import MetadataComponent
 from stackling.cli.up import build_root_app, prepare_all, start_bus, start_components
+from stackling.cli.volume import VolumeComponent
 from stackling.common.config import Config, load_config
+from stackling.volume.backends import FileBackend
+from stackling.volume.backup.store import MemoryBackupStore
 
 MARK = "stackling-tiny:"
 METADATA_SECRET = "integration-metadata-secret"
@@ -206,3 +209,47 @@ async def qemu_cloud(config: Config) -> AsyncIterator[QemuCloud]:
                         await agent.stop()
     finally:
         kill_all_qemu(config.data_dir)
+
+
+@contextlib.asynccontextmanager
+async def volume_cloud(root: Path) -> AsyncIterator[QemuCloud]:
+    """Image, volume (file backend) and compute (QEMU, TCG) in this process."""
+    data_dir = root / "data"
+    config = load_config(env={}, overrides={
+        "data_dir": str(data_dir), "virt": "qemu",
+        "identity": {"password_hash_rounds": 4},
+        "compute": {"host": "qemu-node", "heartbeat_interval": 1.0},
+        "qemu": {"accel": "tcg", "boot_timeout": 30.0, "powerdown_timeout": 10.0,
+                 "force_config_drive": True},
+        "volume": {"host": "qemu-node", "backend": "file", "backup_store": "memory"},
+    })
+    late = _Late()
+    http = httpx.AsyncClient(transport=late, base_url="http://testserver", timeout=180)
+    compute = ComputeComponent(http=http)
+    volume = VolumeComponent(http=http, backend=FileBackend("file", data_dir / "volumes",
+                                                            "raw"),
+                             backups=MemoryBackupStore())
+    try:
+        async with AsyncExitStack() as stack:
+            prepared = await prepare_all(config, [ImageComponent(), volume, compute])
+            stack.push_async_callback(prepared.identity.close)
+            bus = await start_bus(config, prepared.identity, stack)
+            mounted = await start_components(prepared, config, bus, stack)
+            late.app = build_root_app(prepared.identity, config, mounted)
+            stack.push_async_callback(http.aclose)
+            passwords = read_passwords(config.data_dir / "clouds.yaml")
+            assert passwords is not None
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=late.app),
+                                       base_url="http://testserver", timeout=180)
+            stack.push_async_callback(client.aclose)
+            r = await client.post("/identity/v3/auth/tokens", json={"auth": {
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": "admin", "domain": {"id": "default"},
+                    "password": passwords["admin"]}}},
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+            assert r.status_code == 201, r.text
+            for agent in compute.agents:
+                stack.push_async_callback(agent.stop)
+            yield QemuCloud(config, client, r.headers["X-Subject-Token"], compute)
+    finally:
+        kill_all_qemu(data_dir)

@@ -12,28 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from stackling.cli.cloudsyaml import read_passwords
-from stackling.cli.compute import ComputeComponent
-from stackling.cli.image import ImageComponent
-from stackling.cli.up import build_root_app, prepare_all, start_bus, start_components
-from stackling.cli.volume import VolumeComponent
-from stackling.common.config import load_config
-from stackling.volume.backends import FileBackend
-from stackling.volume.backup.store import MemoryBackupStore
-from tests.integration.qemu_cloud import MARK, QemuCloud, _Late, kill_all_qemu
+from tests.integration.qemu_cloud import MARK, QemuCloud, volume_cloud
 
 pytestmark = [
     pytest.mark.integration,
@@ -71,50 +59,6 @@ READER = f"""#!/bin/sh
 """
 
 VOL = {"OpenStack-API-Version": "volume 3.70"}
-
-
-@contextlib.asynccontextmanager
-async def volume_cloud(root: Path) -> AsyncIterator[QemuCloud]:
-    """Image, volume (file backend) and compute (QEMU, TCG) in this process."""
-    data_dir = root / "data"
-    config = load_config(env={}, overrides={
-        "data_dir": str(data_dir), "virt": "qemu",
-        "identity": {"password_hash_rounds": 4},
-        "compute": {"host": "qemu-node", "heartbeat_interval": 1.0},
-        "qemu": {"accel": "tcg", "boot_timeout": 30.0, "powerdown_timeout": 10.0,
-                 "force_config_drive": True},
-        "volume": {"host": "qemu-node", "backend": "file", "backup_store": "memory"},
-    })
-    late = _Late()
-    http = httpx.AsyncClient(transport=late, base_url="http://testserver", timeout=180)
-    compute = ComputeComponent(http=http)
-    volume = VolumeComponent(http=http, backend=FileBackend("file", data_dir / "volumes",
-                                                            "raw"),
-                             backups=MemoryBackupStore())
-    try:
-        async with AsyncExitStack() as stack:
-            prepared = await prepare_all(config, [ImageComponent(), volume, compute])
-            stack.push_async_callback(prepared.identity.close)
-            bus = await start_bus(config, prepared.identity, stack)
-            mounted = await start_components(prepared, config, bus, stack)
-            late.app = build_root_app(prepared.identity, config, mounted)
-            stack.push_async_callback(http.aclose)
-            passwords = read_passwords(config.data_dir / "clouds.yaml")
-            assert passwords is not None
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=late.app),
-                                       base_url="http://testserver", timeout=180)
-            stack.push_async_callback(client.aclose)
-            r = await client.post("/identity/v3/auth/tokens", json={"auth": {
-                "identity": {"methods": ["password"], "password": {"user": {
-                    "name": "admin", "domain": {"id": "default"},
-                    "password": passwords["admin"]}}},
-                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-            assert r.status_code == 201, r.text
-            for agent in compute.agents:
-                stack.push_async_callback(agent.stop)
-            yield QemuCloud(config, client, r.headers["X-Subject-Token"], compute)
-    finally:
-        kill_all_qemu(data_dir)
 
 
 async def until_line(cloud: QemuCloud, sid: str, prefix: str,
