@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -199,6 +200,17 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(request_tag)s%(message)s")
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The standard ``YYYY-mm-dd HH:MM:SS,mmm``; the date part is formatted once per
+        second instead of once per line (the access log writes a line per request)."""
+        whole = int(record.created)
+        second, text = self._second
+        if whole != second:
+            text = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
+            self._second = (whole, text)
+        return f"{text},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", None)
@@ -261,6 +273,13 @@ def configure_logging(
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
+    # The logging HOWTO's "Optimization" switches: the caller's file/line, thread, process
+    # and multiprocessing names are collected for every record but no format here prints
+    # them (the access log makes a record per request).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_stackling", False)]:
         root.removeHandler(old)

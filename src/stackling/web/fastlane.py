@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stackling.common.ids import new_request_id
 from stackling.common.logging import request_id_var
 from stackling.web.metrics import RequestRecorder
-from stackling.web.requestid import log_access, new_request_id
+from stackling.web.requestid import log_access
 
 # (status, headers, body); headers without content-length (added here)
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stackling.common.ids import new_request_id
 from stackling.common.logging import request_id_var
 
 access_log = logging.getLogger("stackling.access")
 
 
 _SAFE = {"_stackling_redacted": True}
-
-
-def new_request_id() -> str:
-    return f"req-{uuid.uuid4()}"
 
 
 def log_access(scope: Scope, status: int, seconds: float) -> None:

@@ -16,6 +16,7 @@ import msgpack
 from cryptography.fernet import InvalidToken, MultiFernet
 
 from stackling.common.errors import NotFound
+from stackling.common.ids import random_bytes
 
 FORMAT_VERSION = 1
 METHODS = ("password", "token", "application_credential", "totp", "external", "mapped",
@@ -49,7 +50,8 @@ class TokenData:
 
 
 def new_audit_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    """16 random bytes, URL-safe base64 without padding (22 characters), as Keystone's."""
+    return base64.urlsafe_b64encode(random_bytes(16)).decode("ascii")[:22]
 
 
 def _pack_id(value: str | None) -> bytes | str | None:
