@@ -106,3 +106,15 @@ def test_weighers_spread_and_pack() -> None:
     soft = spec(group_policy="soft-affinity")
     assert weigh(hosts, soft, FilterContext(group_hosts={"busy": 2}), "spread")[0].host == \
         "busy"
+
+
+def test_inventory_admits_units_steps_and_capacity() -> None:
+    inv = InventorySpec(8, reserved=2, min_unit=2, max_unit=4, step_size=2, allocation_ratio=2.0)
+    assert inv.capacity == 12 and inv.largest == 4
+    assert inv.admits(2, 0) and inv.admits(4, 8)
+    assert not inv.admits(1, 0)   # below min_unit
+    assert not inv.admits(3, 0)   # not a multiple of step_size
+    assert not inv.admits(6, 0)   # above max_unit
+    assert not inv.admits(4, 10)  # 14 > capacity 12
+    assert InventorySpec(5).largest == 5  # no max_unit: the total
+    assert InventorySpec(5) == InventorySpec(5, 0, 1, None, 1, 1.0)

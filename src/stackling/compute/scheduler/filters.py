@@ -100,10 +100,16 @@ def filters_for(spec: RequestSpec, ctx: FilterContext) -> list[Filter]:
         out.append(server_group_filter)
     if ctx.same_host is not None or ctx.different_host:
         out.append(hint_filters)
-    resources = spec.flavor.resources()
+    wanted = [(rc, amount) for rc, amount in spec.flavor.resources().items() if amount > 0]
 
     def fits(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
-        return h.provider.fits(resources)
+        # ProviderUsage.fits, with the request's non-zero amounts listed once per request
+        inventories, used = h.provider.inventories, h.provider.used
+        for rc, amount in wanted:
+            inv = inventories.get(rc)
+            if inv is None or not inv.admits(amount, used.get(rc, 0)):
+                return False
+        return True
 
     out.append(fits)
     return out

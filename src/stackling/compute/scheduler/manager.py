@@ -143,7 +143,10 @@ class Scheduler:
         passing = []
         active = filters_for(spec, ctx)
         for h in self.cache.candidates(spec.requested_host, MAX_CANDIDATES):
-            if all(f(h, spec, ctx) for f in active):
+            for f in active:
+                if not f(h, spec, ctx):
+                    break
+            else:
                 passing.append(h)
                 if len(passing) >= MAX_CANDIDATES:
                     break

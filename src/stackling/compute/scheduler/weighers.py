@@ -35,16 +35,10 @@ def weighers(mode: str) -> list[tuple[Weigher, float]]:
     return [(free_ram, sign), (free_vcpus, sign * 0.5), (group_members, 10.0)]
 
 
-def _normalize(values: list[float]) -> list[float]:
-    low, high = min(values), max(values)
-    if high == low:
-        return [0.0] * len(values)
-    return [(v - low) / (high - low) for v in values]
-
-
 def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
           mode: str) -> list[HostState]:
-    """Best first (ties keep the input order)."""
+    """Best first (ties keep the input order). Each weigher's raw scores are normalized to
+    0..1 across ``hosts`` (all equal: it adds nothing) and added up times its multiplier."""
     if len(hosts) < 2:
         return list(hosts)
     totals = [0.0] * len(hosts)
@@ -52,7 +46,11 @@ def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
         if weigher is group_members and spec.group_policy not in ("soft-affinity",
                                                                   "soft-anti-affinity"):
             continue  # 0 for every host
-        for i, score in enumerate(_normalize([weigher(h, spec, ctx) for h in hosts])):
-            totals[i] += multiplier * score
-    order = sorted(range(len(hosts)), key=lambda i: -totals[i])
+        raw = [weigher(h, spec, ctx) for h in hosts]
+        low, high = min(raw), max(raw)
+        if high == low:
+            continue
+        scale = multiplier / (high - low)
+        totals = [t + (v - low) * scale for t, v in zip(totals, raw, strict=True)]
+    order = sorted(range(len(hosts)), key=totals.__getitem__, reverse=True)  # stable
     return [hosts[i] for i in order]

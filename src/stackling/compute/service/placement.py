@@ -41,10 +41,22 @@ class InventorySpec:
     max_unit: int | None = None  # default: total
     step_size: int = 1
     allocation_ratio: float = 1.0
+    #: what can be allocated in all: (total - reserved) * allocation_ratio
+    capacity: int = field(init=False, repr=False, compare=False)
+    #: the most one allocation may take: max_unit, or total when it is not set
+    largest: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def capacity(self) -> int:
-        return int((self.total - self.reserved) * self.allocation_ratio)
+    def __post_init__(self) -> None:
+        # worked out once: the scheduler asks every host's inventory on every request
+        object.__setattr__(self, "capacity",
+                           int((self.total - self.reserved) * self.allocation_ratio))
+        object.__setattr__(self, "largest",
+                           self.max_unit if self.max_unit is not None else self.total)
+
+    def admits(self, amount: int, used: int) -> bool:
+        """Whether one more allocation of ``amount`` (> 0) fits beside ``used``."""
+        return (self.min_unit <= amount <= self.largest and not amount % self.step_size
+                and used + amount <= self.capacity)
 
 
 @dataclass
@@ -65,15 +77,12 @@ class ProviderUsage:
         return inv.capacity - self.used.get(resource_class, 0)
 
     def fits(self, resources: Mapping[str, int]) -> bool:
+        inventories, used = self.inventories, self.used
         for rc, amount in resources.items():
             if amount <= 0:
                 continue
-            inv = self.inventories.get(rc)
-            if inv is None or amount < inv.min_unit or amount % inv.step_size:
-                return False
-            if amount > (inv.max_unit if inv.max_unit is not None else inv.total):
-                return False
-            if self.used.get(rc, 0) + amount > inv.capacity:
+            inv = inventories.get(rc)
+            if inv is None or not inv.admits(amount, used.get(rc, 0)):
                 return False
         return True
 
