@@ -19,6 +19,7 @@ from stackling.clients.session import ServiceCredentials as ServiceCredentials
 from stackling.clients.session import ServiceSession
 from stackling.common.context import RequestContext
 from stackling.common.errors import NotFound, ServiceUnavailable, Unauthorized
+from stackling.web import access_rules
 
 REVOCATION_TOPIC = "identity.revocations"
 
@@ -54,6 +55,8 @@ def context_from_token(body: dict[str, Any], token: str, request_id: str) -> Req
         is_service="service" in roles,
         token=token,
         application_credential_id=(tok.get("application_credential") or {}).get("id"),
+        access_rules=tuple(rules) if (rules := (tok.get("application_credential") or {})
+                                      .get("access_rules")) else None,
         expires_at=tok.get("expires_at"),
         # delegation, as identity's own context has it (stackling.identity.service.identity)
         extra={name: tok[key] for name, key in (("trust", "OS-TRUST:trust"),
@@ -75,7 +78,9 @@ class RemoteTokenValidator:
     async def validate_context(self, token: str, request_id: str) -> RequestContext:
         for attempt in (0, 1):
             headers = {"X-Auth-Token": await self.service_token(force=attempt == 1),
-                       "X-Subject-Token": token}
+                       "X-Subject-Token": token,
+                       # we enforce access rules (web.auth), so identity may hand us such tokens
+                       access_rules.HEADER: access_rules.VERSION}
             try:
                 response = await self.client.get(f"{self.identity_url}/v3/auth/tokens",
                                                  headers=headers)

@@ -27,6 +27,9 @@ class RequestContext:
     is_service: bool = False
     token: str | None = field(default=None, repr=False)  # never logged
     application_credential_id: str | None = None
+    #: the application credential's access rules: the only calls this token may make
+    #: (None: no such restriction; see stackling.web.access_rules)
+    access_rules: tuple[dict[str, Any], ...] | None = field(default=None, repr=False)
     expires_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -28,6 +28,7 @@ def create_service_app(
     max_body_bytes: int = 1024 * 1024,
     state: dict[str, Any] | None = None,
     body_limit_exempt: ExemptPredicate | None = None,
+    service_types: Sequence[str] = (),
 ) -> FastAPI:
     """``body_limit_exempt(scope)`` marks requests whose body a route streams (and limits)
     itself, e.g. image uploads; every other request body is capped at ``max_body_bytes``."""
@@ -40,6 +41,8 @@ def create_service_app(
     )
     app.state.service_name = name
     app.state.validator = validator
+    # the catalog types access rules may name for this service (default: its name)
+    app.state.service_types = tuple(service_types) or (name,)
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     install_error_handlers(app, formatter)

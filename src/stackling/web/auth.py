@@ -10,6 +10,7 @@ Routes get the caller with ``Depends(request_context)``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections import OrderedDict
 from typing import Protocol
@@ -19,6 +20,10 @@ from fastapi import Request
 from stackling.common.context import RequestContext
 from stackling.common.errors import NotFound, Unauthorized
 from stackling.common.timeutils import parse_isotime, utcnow
+from stackling.web import access_rules
+from stackling.web.urls import route_path
+
+log = logging.getLogger(__name__)
 
 
 class TokenValidator(Protocol):
@@ -73,5 +78,17 @@ async def request_context(request: Request) -> RequestContext:
                                                                    ""))
     except NotFound as exc:
         raise Unauthorized("The request you have made requires authentication.") from exc
+    if context.access_rules is not None and not access_rules.permits(
+            context.access_rules, service_types(request), request.method, route_path(request)):
+        log.info("token of application credential %s: no access rule allows %s %s",
+                 context.application_credential_id, request.method, route_path(request))
+        raise Unauthorized("The request you have made requires authentication.")
     request.state.context = context
     return context
+
+
+def service_types(request: Request) -> tuple[str, ...]:
+    """The catalog types of the service answering ``request`` (what access rules name)."""
+    types: tuple[str, ...] = getattr(request.app.state, "service_types", ()) or (
+        str(request.app.state.service_name),)
+    return types

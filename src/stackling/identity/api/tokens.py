@@ -21,6 +21,7 @@ from stackling.identity.models import SYSTEM_TARGET, Assignment, Project
 from stackling.identity.service.receipts import RECEIPT_HEADER, InsufficientAuthMethods
 from stackling.identity.service.roles import group_ids_of, project_roles
 from stackling.identity.service.tokens import ValidatedToken
+from stackling.web import access_rules
 
 router = APIRouter(prefix="/v3/auth")
 
@@ -46,9 +47,27 @@ async def _subject(request: Request) -> ValidatedToken:
     if not subject:
         raise NotFound("Could not find token.")
     vt = await svc.tokens.validate(subject, allow_expired=query_flag(request, "allow_expired"))
+    if not enforces_access_rules(request, vt):
+        # the token is limited by access rules the validating service would not enforce
+        raise NotFound("Could not find token.")
     await authorize(request, "identity:validate_token",
                     {"token": {"user_id": vt.data.user_id}}, ctx=ctx)
     return vt
+
+
+def enforces_access_rules(request: Request, vt: ValidatedToken) -> bool:
+    """False when ``vt`` carries access rules and the validator did not say (with the
+    ``OpenStack-Identity-Access-Rules`` header, Keystone's rule) that it enforces them."""
+    if not (vt.scope.app_cred or {}).get("access_rules"):
+        return True
+    return header_version(request.headers.get(access_rules.HEADER)) >= 1.0
+
+
+def header_version(value: str | None) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0
 
 
 @router.get("/tokens")

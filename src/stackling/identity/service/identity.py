@@ -83,9 +83,16 @@ def to_context(vt: ValidatedToken, request_id: str = "") -> RequestContext:
         is_service="service" in vt.role_names,
         token=vt.id,
         application_credential_id=vt.data.app_cred_id,
+        access_rules=access_rules_of(scope.app_cred),
         expires_at=isotime(vt.data.expires_at),
         extra=_delegation(scope),
     )
+
+
+def access_rules_of(app_cred: dict[str, Any] | None) -> tuple[dict[str, Any], ...] | None:
+    """The access rules a token's ``application_credential`` block carries (None: none)."""
+    rules = (app_cred or {}).get("access_rules")
+    return tuple(rules) if rules else None
 
 
 def _delegation(scope: ScopeInfo) -> dict[str, Any]:

@@ -271,6 +271,8 @@ class TokenService:
         # The credential's roles, as far as the user still holds them (implied included).
         allowed = await roles_mod.expand_implied(session, set(cred.role_ids))
         info.app_cred = {"id": cred.id, "name": cred.name, "restricted": not cred.unrestricted}
+        if cred.access_rules:  # shown (and enforced by every service) when there are any
+            info.app_cred["access_rules"] = [dict(r) for r in cred.access_rules]
         return [r for r in refs if r.id in allowed]
 
     async def _trust_roles(self, session: AsyncSession, data: TokenData, info: ScopeInfo,

@@ -36,6 +36,7 @@ def create_app(svc: VolumeService, validator: TokenValidator | None,
                policy_file: Path | None = None) -> FastAPI:
     app = create_service_app(
         "volume", ROUTERS, formatter=cinder_error, validator=validator,
+        service_types=("block-storage", "volumev3", "volume"),
         max_body_bytes=svc.config.api.max_body_bytes,
         state={"volumes": svc, "enforcer": PolicyEnforcer(default_rules(), policy_file)})
     app.add_middleware(MicroversionMiddleware)
