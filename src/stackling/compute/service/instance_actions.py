@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, cast
 
-from sqlalchemy import Integer, Select, and_, insert, literal, select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
@@ -17,12 +17,38 @@ from stackling.common.timeutils import utcnow
 from stackling.compute.models import InstanceAction, InstanceActionEvent
 from stackling.db.store import Store
 
+# Actions and events are written on every step of every build and delete: prebuilt Core
+# statements on the tables, executed with parameters (nothing to construct, compile or
+# flush per call; no ORM objects: nothing else adds these rows as objects, so no autoflush
+# is needed). Three statements an event.
+_AT: Final = cast(Table, InstanceAction.__table__)
+_ET: Final = cast(Table, InstanceActionEvent.__table__)
+_A: Final = _AT.c
+_E: Final = _ET.c
+_OF_REQUEST = and_(_A.instance_uuid == bindparam("uuid"), _A.request_id == bindparam("rid"))
+_ACTION: Final = select(_A.id).where(_OF_REQUEST).order_by(_A.id.desc()).limit(1)
+_ACTION_AND_EVENT: Final = (
+    select(_A.id, _E.id)
+    .select_from(_AT.outerjoin(_ET, and_(_E.action_id == _A.id, _E.event == bindparam("name"))))
+    .where(_OF_REQUEST).order_by(_A.id.desc(), _E.id.desc()).limit(1))
+_NEW_ACTION: Final = insert(_AT)
+_NEW_EVENT: Final = insert(_ET)
+_TOUCH: Final = update(_AT).where(_A.id == bindparam("aid")).values(updated_at=bindparam("t"))
+_FINISH_ACTION: Final = update(_AT).where(_A.id == bindparam("aid")).values(
+    finish_time=bindparam("t"), updated_at=bindparam("t"))
+_FAIL_ACTION: Final = _FINISH_ACTION.values(message="Error")
+_FINISH_EVENT: Final = update(_ET).where(_E.id == bindparam("eid")).values(
+    finish_time=bindparam("t"), result=bindparam("res"))
+_FINISH_EVENT_DETAILED: Final = _FINISH_EVENT.values(details=bindparam("det"))
+
 
 async def record(session: AsyncSession, ctx: RequestContext, uuid: str, action: str) -> None:
     """Start an action (inside the caller's transaction)."""
-    await session.execute(insert(InstanceAction).values(
-        action=action, instance_uuid=uuid, request_id=ctx.request_id or "",
-        user_id=ctx.user_id, project_id=ctx.project_id))
+    now = utcnow()
+    await session.execute(_NEW_ACTION, {
+        "action": action, "instance_uuid": uuid, "request_id": ctx.request_id or "",
+        "user_id": ctx.user_id, "project_id": ctx.project_id, "start_time": now,
+        "updated_at": now})
 
 
 async def event(store: Store, uuid: str, request_id: str, name: str, phase: str, *,
@@ -35,52 +61,37 @@ async def event(store: Store, uuid: str, request_id: str, name: str, phase: str,
                        details=details, host=host)
 
 
-# Events are written on every step of every build and delete: plain column statements, no
-# objects loaded or flushed (three statements an event).
-_A, _E = InstanceAction, InstanceActionEvent
-_NO_SYNC: Final = {"synchronize_session": False}
-
-
 async def event_in(session: AsyncSession, uuid: str, request_id: str, name: str,
                    phase: str, *, result: str | None = None, details: str | None = None,
                    host: str | None = None, started: datetime | None = None) -> None:
     """:func:`event` inside the caller's transaction. ``phase="done"`` records a whole
     event at once (it started at ``started`` and finishes now with ``result``)."""
-    finishing = phase not in ("start", "done")
-    query: Select[int, int]
-    if finishing:  # the action and its latest event of that name, in one read
-        query = select(_A.id, _E.id).outerjoin(
-            _E, and_(_E.action_id == _A.id, _E.event == name)).order_by(
-            _A.id.desc(), _E.id.desc())
-    else:
-        query = select(_A.id, literal(None, Integer)).order_by(_A.id.desc())
-    found = (await session.execute(query.where(
-        _A.instance_uuid == uuid, _A.request_id == request_id).limit(1))).first()
-    if found is None:
+    key = {"uuid": uuid, "rid": request_id}
+    event_id = None
+    if phase in ("start", "done"):
+        action_id = (await session.execute(_ACTION, key)).scalar()
+    else:  # finishing: the action and its latest event of that name, in one read
+        found = (await session.execute(_ACTION_AND_EVENT, {**key, "name": name})).first()
+        action_id, event_id = found if found is not None else (None, None)
+    if action_id is None:
         return
-    action_id, event_id = found
     now = utcnow()
     if phase == "start":
-        await session.execute(insert(_E).values(action_id=action_id, event=name,
-                                                start_time=now, host=host, details=details))
-        await session.execute(update(_A).where(_A.id == action_id).values(updated_at=now)
-                              .execution_options(**_NO_SYNC))
+        await session.execute(_NEW_EVENT, {"action_id": action_id, "event": name,
+                                           "start_time": now, "host": host,
+                                           "details": details})
+        await session.execute(_TOUCH, {"aid": action_id, "t": now})
         return
-    finished: dict[str, object] = {"finish_time": now, "result": result}
-    if details:
-        finished["details"] = details
     if event_id is not None:
-        await session.execute(update(_E).where(_E.id == event_id).values(**finished)
-                              .execution_options(**_NO_SYNC))
+        await session.execute(_FINISH_EVENT_DETAILED if details else _FINISH_EVENT,
+                              {"eid": event_id, "t": now, "res": result, "det": details})
     else:
-        await session.execute(insert(_E).values(action_id=action_id, event=name,
-                                                start_time=started or now, host=host,
-                                                **finished))
-    changes: dict[str, object] = {"finish_time": now, "updated_at": now}
-    if result == "Error":
-        changes["message"] = "Error"
-    await session.execute(update(_A).where(_A.id == action_id).values(**changes)
-                          .execution_options(**_NO_SYNC))
+        await session.execute(_NEW_EVENT, {"action_id": action_id, "event": name,
+                                           "start_time": started or now, "finish_time": now,
+                                           "result": result, "host": host,
+                                           "details": details})
+    await session.execute(_FAIL_ACTION if result == "Error" else _FINISH_ACTION,
+                          {"aid": action_id, "t": now})
 
 
 @dataclass
