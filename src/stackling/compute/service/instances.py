@@ -11,9 +11,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, cast
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    false,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
@@ -79,13 +89,35 @@ async def get_row(session: AsyncSession, uuid: str, *, deleted: bool = False) ->
     return row
 
 
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# What every server view needs beside the instance rows: prebuilt Core statements over the
+# given uuids (a poll of /servers/detail runs all of them; nothing is built per call).
+_UUIDS: Final[BindParameter[Any]] = bindparam("uuids", expanding=True)
+_META, _TAG, _FAULT, _SPEC, _BDM = (_table(m).c for m in (
+    InstanceMetadata, InstanceTag, InstanceFault, RequestSpec, BlockDeviceMapping))
+_GROUP, _MEMBER = _table(ServerGroup).c, _table(ServerGroupMember).c
+_METADATA_OF: Final = select(_META.instance_uuid, _META.key, _META.value).where(
+    _META.instance_uuid.in_(_UUIDS)).order_by(_META.id)
+_TAGS_OF: Final = select(_TAG.instance_uuid, _TAG.tag).where(
+    _TAG.instance_uuid.in_(_UUIDS)).order_by(_TAG.tag)
+_FAULTS_OF: Final = select(_table(InstanceFault)).where(
+    _FAULT.instance_uuid.in_(_UUIDS)).order_by(_FAULT.id)
+_SPECS_OF: Final = select(_SPEC.instance_uuid, _SPEC.spec).where(_SPEC.instance_uuid.in_(_UUIDS))
+_VOLUMES_OF: Final = select(_BDM.instance_uuid, _BDM.volume_id, _BDM.delete_on_termination).where(
+    _BDM.instance_uuid.in_(_UUIDS), _BDM.volume_id.is_not(None)).order_by(_BDM.id)
+_GROUPS_OF: Final = select(_MEMBER.instance_uuid, _GROUP.uuid).select_from(
+    _table(ServerGroupMember).join(_table(ServerGroup), _GROUP.id == _MEMBER.group_id)).where(
+    _MEMBER.instance_uuid.in_(_UUIDS))
+
+
 async def metadata_of(session: AsyncSession, uuids: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = defaultdict(dict)
     if uuids:
-        for m in (await session.execute(select(InstanceMetadata).where(
-                InstanceMetadata.instance_uuid.in_(uuids)).order_by(InstanceMetadata.id))
-                  ).scalars():
-            out[m.instance_uuid][m.key] = m.value
+        for uuid, key, value in await session.execute(_METADATA_OF, {"uuids": uuids}):
+            out[uuid][key] = value
     return out
 
 
@@ -95,29 +127,21 @@ async def load_records(session: AsyncSession, rows: list[Instance]) -> list[Serv
     uuids = [r.uuid for r in rows]
     if not uuids:
         return []
+    params = {"uuids": uuids}
     meta = await metadata_of(session, uuids)
     tags: dict[str, list[str]] = defaultdict(list)
-    for t in (await session.execute(select(InstanceTag).where(
-            InstanceTag.instance_uuid.in_(uuids)).order_by(InstanceTag.tag))).scalars():
-        tags[t.instance_uuid].append(t.tag)
+    for uuid, tag in await session.execute(_TAGS_OF, params):
+        tags[uuid].append(tag)
     faults: dict[str, InstanceFault] = {}
-    for f in (await session.execute(select(InstanceFault).where(
-            InstanceFault.instance_uuid.in_(uuids)).order_by(InstanceFault.id))).scalars():
-        faults[f.instance_uuid] = f  # the latest wins
-    specs = {s.instance_uuid: s.spec for s in (await session.execute(select(RequestSpec).where(
-        RequestSpec.instance_uuid.in_(uuids)))).scalars()}
+    for f in (await session.execute(_FAULTS_OF, params)).mappings():
+        faults[f["instance_uuid"]] = InstanceFault(**f)  # the latest wins
+    specs = {uuid: spec for uuid, spec in await session.execute(_SPECS_OF, params)}
     volumes: dict[str, list[tuple[str, bool]]] = defaultdict(list)
-    for b in (await session.execute(select(BlockDeviceMapping).where(
-            BlockDeviceMapping.instance_uuid.in_(uuids),
-            BlockDeviceMapping.volume_id.is_not(None)).order_by(BlockDeviceMapping.id))
-              ).scalars():
-        volumes[b.instance_uuid].append((str(b.volume_id), b.delete_on_termination))
+    for uuid, volume_id, delete_on_termination in await session.execute(_VOLUMES_OF, params):
+        volumes[uuid].append((str(volume_id), delete_on_termination))
     groups: dict[str, list[str]] = defaultdict(list)
-    for inst, group in (await session.execute(
-            select(ServerGroupMember.instance_uuid, ServerGroup.uuid)
-            .join(ServerGroup, ServerGroup.id == ServerGroupMember.group_id)
-            .where(ServerGroupMember.instance_uuid.in_(uuids)))).all():
-        groups[inst].append(group)
+    for uuid, group in await session.execute(_GROUPS_OF, params):
+        groups[uuid].append(group)
     return [ServerRecord(r, meta.get(r.uuid, {}), tags.get(r.uuid, []), faults.get(r.uuid),
                          specs.get(r.uuid, {}), volumes.get(r.uuid, []),
                          groups.get(r.uuid, [])) for r in rows]
