@@ -148,3 +148,31 @@ async def test_list_filters_fields_sorting_pagination(net_cloud: NetCloud) -> No
     assert [n["id"] for n in tagged["networks"]] == [ident]
     assert (await net_cloud.ok("GET", f"/v2.0/networks/{ident}"))["network"]["tags"] == [
         "a", "b", "c"]
+
+
+async def test_port_filters_narrow_in_the_database_as_in_the_api(net_cloud: NetCloud) -> None:
+    """device_id and friends are applied by the query (compute asks for a server's ports on
+    every server view) with the API's meaning: any of several values, "" for unset, and a
+    project only sees what it may see."""
+    net, _ = await _net(net_cloud, enable_dhcp=False)
+    made = {}
+    for device in ("vm-a", "vm-b", ""):
+        made[device] = (await net_cloud.ok("POST", "/v2.0/ports", 201, json={"port": {
+            "network_id": net["id"], "device_id": device, "device_owner":
+            "compute:nova" if device else ""}}))["port"]
+
+    async def ids(query: str, user: str = "admin") -> set[str]:
+        return {p["id"] for p in (await net_cloud.ok("GET", f"/v2.0/ports?{query}",
+                                                    user=user))["ports"]}
+
+    assert await ids("device_id=vm-a") == {made["vm-a"]["id"]}
+    assert await ids("device_id=vm-a&device_id=vm-b") == {made["vm-a"]["id"],
+                                                         made["vm-b"]["id"]}
+    assert await ids(f"device_id=&network_id={net['id']}") == {made[""]["id"]}
+    assert await ids("device_id=nothing") == set()
+    assert await ids(f"device_owner=compute:nova&network_id={net['id']}") == {
+        made["vm-a"]["id"], made["vm-b"]["id"]}
+    assert await ids(f"id={made['vm-b']['id']}&device_id=vm-a") == set()
+    assert await ids(f"mac_address={made['vm-a']['mac_address']}") == {made["vm-a"]["id"]}
+    # the admin's ports on the admin's network: the demo project sees none of them
+    assert await ids("device_id=vm-a", user="demo") == set()
