@@ -130,6 +130,8 @@ OTHERS = {
     "os_compute_api:os-deferred-delete:restore": MEMBER,
     "os_compute_api:os-deferred-delete:force": MEMBER,
     "os_compute_api:os-server-external-events:create": f"{ADMIN} or role:service",
+    "os_compute_api:os-assisted-volume-snapshots:create": f"{ADMIN} or role:service",
+    "os_compute_api:os-assisted-volume-snapshots:delete": f"{ADMIN} or role:service",
     "os_compute_api:os-server-diagnostics": ADMIN,
     "os_compute_api:ips:index": READER,
     "os_compute_api:ips:show": READER,

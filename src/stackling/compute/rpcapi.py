@@ -326,6 +326,26 @@ class InterfaceAttached(Message):
 
 
 @register
+class VolumeSnapshotCreate(_InstanceCast):
+    """A volume service whose backend keeps volumes as files asks the hypervisor to snapshot
+    the attached volume ``volume_id`` (Nova's assisted volume snapshots); a cast."""
+
+    NAME: ClassVar[str] = "compute.agent.volume_snapshot_create"
+    VERSION: ClassVar[str] = "1.0"
+    volume_id: str
+    create_info: dict[str, Any]
+
+
+@register
+class VolumeSnapshotDelete(_InstanceCast):
+    NAME: ClassVar[str] = "compute.agent.volume_snapshot_delete"
+    VERSION: ClassVar[str] = "1.0"
+    volume_id: str
+    snapshot_id: str
+    delete_info: dict[str, Any]
+
+
+@register
 class GetDiagnostics(_InstanceCast):
     """A call: the reply is :class:`Diagnostics`."""
 

@@ -4,6 +4,7 @@ the fake hypervisor: attach/detach/list, the errors, delete_on_termination."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -358,3 +359,50 @@ async def test_rebuild_keeps_attached_volumes_plugged(cloud: Cloud) -> None:
     r = await cloud.request("DELETE", f"/servers/{sid}/os-volume_attachments/{volume_id}")
     assert r.status_code == 202, r.text
     assert (await cloud.volume(volume_id))["status"] == "available"
+
+
+async def test_assisted_volume_snapshot_create_and_delete(cloud: Cloud) -> None:
+    """os-assisted-volume-snapshots: Nova's body checks and answers; the agent's driver gets
+    the snapshot of the attached volume (the fake driver records it)."""
+    server = await cloud.boot()
+    volume_id = await cloud.new_volume()
+    assert (await cloud.attach(server["id"], volume_id)).status_code == 200
+    info = {"snapshot_id": "snap-1", "type": "qcow2", "new_file": "volume.snap-1"}
+    r = await cloud.request("POST", "/os-assisted-volume-snapshots",
+                            json={"snapshot": {"volume_id": volume_id, "create_info": info}})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"snapshot": {"id": None, "volumeId": volume_id}}  # as Nova
+    r = await cloud.request("POST", "/os-assisted-volume-snapshots", json={"snapshot": {
+        "volume_id": volume_id, "create_info": {**info, "snapshot_id": "snap-2", "id": "x"}}})
+    assert r.json()["snapshot"]["id"] == "x"
+    vm = _vm(cloud, server["id"])
+    for _ in range(100):  # a cast
+        if len(vm.volume_snapshots) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert vm.volume_snapshots[(volume_id, "snap-1")]["new_file"] == "volume.snap-1"
+
+    delete_info = json.dumps({"volume_id": volume_id})
+    r = await cloud.request("DELETE", "/os-assisted-volume-snapshots/snap-1",
+                            params={"delete_info": delete_info})
+    assert r.status_code == 204, r.text
+    for _ in range(100):
+        if (volume_id, "snap-1") not in vm.volume_snapshots:
+            break
+        await asyncio.sleep(0.02)
+    assert (volume_id, "snap-1") not in vm.volume_snapshots
+
+    # refusals: 400 for a bad body, an unattached volume, a bad delete_info; members 403
+    for bad in ({"snapshot": {"volume_id": volume_id}},
+                {"snapshot": {"volume_id": volume_id, "create_info": {**info, "type": "raw"}}},
+                {"snapshot": {"volume_id": volume_id, "create_info": {**info, "x": "y"}}},
+                {"snapshot": {"volume_id": "not-attached", "create_info": info}}):
+        r = await cloud.request("POST", "/os-assisted-volume-snapshots", json=bad)
+        assert r.status_code == 400, (bad, r.text)
+    for params in ({}, {"delete_info": "not json"}, {"delete_info": "{}"}):
+        r = await cloud.request("DELETE", "/os-assisted-volume-snapshots/snap-2",
+                                params=params)
+        assert r.status_code == 400, (params, r.text)
+    r = await cloud.request("POST", "/os-assisted-volume-snapshots", user="demo",
+                            json={"snapshot": {"volume_id": volume_id, "create_info": info}})
+    assert r.status_code == 403

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from stackling.compute.api import (
     addresses,
     aggregates,
+    assisted_snapshots,
     events,
     extensions,
     flavors,
@@ -49,7 +50,7 @@ ROUTERS = [versions.router, flavors.router, keypairs.router, server_actions.rout
            os_hosts.router, usage.router, events.router, images.router,
            remote_consoles.router,
            volume_attachments.router, interfaces.router, addresses.router,
-           volumes.router, server_password.router]
+           volumes.router, server_password.router, assisted_snapshots.router]
 
 
 def create_app(svc: ComputeService, validator: TokenValidator | None,

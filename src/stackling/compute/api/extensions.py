@@ -31,6 +31,7 @@ _EXTENSIONS = [
                                              "os-server-external-events"),
     ("SimpleTenantUsage", "os-simple-tenant-usage"), ("Migrations", "os-migrations"),
     ("ServerDiagnostics", "os-server-diagnostics"),
+    ("AssistedVolumeSnapshots", "os-assisted-volume-snapshots"),
 ]
 
 

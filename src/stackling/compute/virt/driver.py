@@ -209,3 +209,18 @@ class ComputeDriver(ABC):
     async def detach_volume(self, instance: InstanceInfo, volume_id: str) -> None:
         """Unplug the volume (the guest must release it). VirtError on failure."""
         raise VirtError(f"The {type(self).__name__} hypervisor cannot detach volumes.")
+
+    async def volume_snapshot_create(self, instance: InstanceInfo, volume_id: str,
+                                     create_info: dict[str, Any]) -> None:
+        """An assisted snapshot of an attached file-backed volume: the guest goes on
+        writing to ``create_info["new_file"]`` on top of the current file. VirtError when
+        the hypervisor cannot."""
+        raise VirtError(f"The {type(self).__name__} hypervisor cannot take assisted volume "
+                        "snapshots.")
+
+    async def volume_snapshot_delete(self, instance: InstanceInfo, volume_id: str,
+                                     snapshot_id: str, delete_info: dict[str, Any]) -> None:
+        """Merge an assisted snapshot back (``delete_info`` as the volume service sends
+        it). VirtError when the hypervisor cannot."""
+        raise VirtError(f"The {type(self).__name__} hypervisor cannot delete assisted "
+                        "volume snapshots.")

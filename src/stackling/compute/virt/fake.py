@@ -34,6 +34,8 @@ class FakeVM:
     network: NetworkInfo = field(default_factory=NetworkInfo)  # the NICs it was given
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> connection
     root_volume: dict[str, Any] | None = None  # the boot volume's connection
+    #: assisted volume snapshots taken: (volume id, snapshot id) -> create_info
+    volume_snapshots: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 class FakeDriver(ComputeDriver):
@@ -234,3 +236,17 @@ class FakeDriver(ComputeDriver):
         vm = self._vm(instance)
         if vm.volumes.pop(volume_id, None) is None:
             raise VirtError(f"Volume {volume_id} is not attached to {instance.uuid}.")
+
+    async def volume_snapshot_create(self, instance: InstanceInfo, volume_id: str,
+                                     create_info: dict[str, Any]) -> None:
+        vm = self._vm(instance)
+        if volume_id not in vm.volumes:
+            raise VirtError(f"Volume {volume_id} is not attached to {instance.uuid}.")
+        vm.volume_snapshots[(volume_id, str(create_info["snapshot_id"]))] = dict(create_info)
+
+    async def volume_snapshot_delete(self, instance: InstanceInfo, volume_id: str,
+                                     snapshot_id: str, delete_info: dict[str, Any]) -> None:
+        vm = self._vm(instance)
+        if volume_id not in vm.volumes:
+            raise VirtError(f"Volume {volume_id} is not attached to {instance.uuid}.")
+        vm.volume_snapshots.pop((volume_id, snapshot_id), None)
