@@ -78,17 +78,13 @@ async def request_context(request: Request) -> RequestContext:
                                                                    ""))
     except NotFound as exc:
         raise Unauthorized("The request you have made requires authentication.") from exc
-    if context.access_rules is not None and not access_rules.permits(
-            context.access_rules, service_types(request), request.method, route_path(request)):
-        log.info("token of application credential %s: no access rule allows %s %s",
-                 context.application_credential_id, request.method, route_path(request))
-        raise Unauthorized("The request you have made requires authentication.")
+    if context.access_rules is not None:
+        path = route_path(request)
+        if not access_rules.permits(context.access_rules, request.app.state.service_types,
+                                    request.method, path):
+            log.info("token of application credential %s: no access rule allows %s %s",
+                     context.application_credential_id, request.method, path)
+            raise Unauthorized("The request you have made requires authentication.")
     request.state.context = context
     return context
 
-
-def service_types(request: Request) -> tuple[str, ...]:
-    """The catalog types of the service answering ``request`` (what access rules name)."""
-    types: tuple[str, ...] = getattr(request.app.state, "service_types", ()) or (
-        str(request.app.state.service_name),)
-    return types

@@ -6,23 +6,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, cast
+from typing import Final
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import NotFound
 from stackling.common.timeutils import utcnow
 from stackling.compute.models import InstanceAction, InstanceActionEvent
+from stackling.db.base import table_of
 from stackling.db.store import Store
 
 # Actions and events are written on every step of every build and delete: prebuilt Core
 # statements on the tables, executed with parameters (nothing to construct, compile or
 # flush per call; no ORM objects: nothing else adds these rows as objects, so no autoflush
 # is needed). Three statements an event.
-_AT: Final = cast(Table, InstanceAction.__table__)
-_ET: Final = cast(Table, InstanceActionEvent.__table__)
+_AT: Final = table_of(InstanceAction)
+_ET: Final = table_of(InstanceActionEvent)
 _A: Final = _AT.c
 _E: Final = _ET.c
 _OF_REQUEST = and_(_A.instance_uuid == bindparam("uuid"), _A.request_id == bindparam("rid"))

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Table,
     and_,
     bindparam,
     false,
@@ -42,6 +41,7 @@ from stackling.compute.models import (
 )
 from stackling.compute.rpcapi import FlavorInfo, InstanceInfo
 from stackling.compute.service import instance_actions
+from stackling.db.base import table_of
 from stackling.db.store import Store
 
 
@@ -89,27 +89,23 @@ async def get_row(session: AsyncSession, uuid: str, *, deleted: bool = False) ->
     return row
 
 
-def _table(model: type[Any]) -> Table:
-    return cast(Table, model.__table__)
-
-
 # What every server view needs beside the instance rows: prebuilt Core statements over the
 # given uuids (a poll of /servers/detail runs all of them; nothing is built per call).
 _UUIDS: Final[BindParameter[Any]] = bindparam("uuids", expanding=True)
-_META, _TAG, _FAULT, _SPEC, _BDM = (_table(m).c for m in (
+_META, _TAG, _FAULT, _SPEC, _BDM = (table_of(m).c for m in (
     InstanceMetadata, InstanceTag, InstanceFault, RequestSpec, BlockDeviceMapping))
-_GROUP, _MEMBER = _table(ServerGroup).c, _table(ServerGroupMember).c
+_GROUP, _MEMBER = table_of(ServerGroup).c, table_of(ServerGroupMember).c
 _METADATA_OF: Final = select(_META.instance_uuid, _META.key, _META.value).where(
     _META.instance_uuid.in_(_UUIDS)).order_by(_META.id)
 _TAGS_OF: Final = select(_TAG.instance_uuid, _TAG.tag).where(
     _TAG.instance_uuid.in_(_UUIDS)).order_by(_TAG.tag)
-_FAULTS_OF: Final = select(_table(InstanceFault)).where(
+_FAULTS_OF: Final = select(table_of(InstanceFault)).where(
     _FAULT.instance_uuid.in_(_UUIDS)).order_by(_FAULT.id)
 _SPECS_OF: Final = select(_SPEC.instance_uuid, _SPEC.spec).where(_SPEC.instance_uuid.in_(_UUIDS))
 _VOLUMES_OF: Final = select(_BDM.instance_uuid, _BDM.volume_id, _BDM.delete_on_termination).where(
     _BDM.instance_uuid.in_(_UUIDS), _BDM.volume_id.is_not(None)).order_by(_BDM.id)
 _GROUPS_OF: Final = select(_MEMBER.instance_uuid, _GROUP.uuid).select_from(
-    _table(ServerGroupMember).join(_table(ServerGroup), _GROUP.id == _MEMBER.group_id)).where(
+    table_of(ServerGroupMember).join(table_of(ServerGroup), _GROUP.id == _MEMBER.group_id)).where(
     _MEMBER.instance_uuid.in_(_UUIDS))
 
 

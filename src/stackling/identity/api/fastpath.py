@@ -15,9 +15,8 @@ import json
 from starlette.types import Scope
 
 from stackling.common.errors import StacklingError
-from stackling.identity.service.identity import Identity, to_context
+from stackling.identity.service.identity import Identity, access_rules_of, to_context
 from stackling.identity.service.receipts import RECEIPT_HEADER
-from stackling.identity.service.tokens import ValidatedToken
 from stackling.web.fastlane import Answer, Lane
 from stackling.web.policy import PolicyEnforcer
 
@@ -49,7 +48,7 @@ class TokenValidationResponder:
             vt = caller if subject == auth else await tokens.validate(subject.decode("latin-1"))
         except StacklingError:
             return None  # the routed handler gives the error
-        if _restricted(caller) or _restricted(vt):
+        if access_rules_of(caller.scope.app_cred) or access_rules_of(vt.scope.app_cred):
             return None  # access rules: the routed handler checks them
         target = {"token": {"user_id": vt.data.user_id}}
         if not self.enforcer.enforce("identity:validate_token", {**target, "target": target},
@@ -60,10 +59,6 @@ class TokenValidationResponder:
         body = await tokens.render_json(vt, include_catalog)
         return 200, [(b"x-subject-token", subject),
                      (b"content-type", b"application/json")], body
-
-
-def _restricted(vt: ValidatedToken) -> bool:
-    return bool((vt.scope.app_cred or {}).get("access_rules"))
 
 
 class RescopeResponder:

@@ -18,6 +18,7 @@ from stackling.identity.api.common import (
 )
 from stackling.identity.api.oauth1 import signed_request
 from stackling.identity.models import SYSTEM_TARGET, Assignment, Project
+from stackling.identity.service.identity import access_rules_of
 from stackling.identity.service.receipts import RECEIPT_HEADER, InsufficientAuthMethods
 from stackling.identity.service.roles import group_ids_of, project_roles
 from stackling.identity.service.tokens import ValidatedToken
@@ -58,7 +59,7 @@ async def _subject(request: Request) -> ValidatedToken:
 def enforces_access_rules(request: Request, vt: ValidatedToken) -> bool:
     """False when ``vt`` carries access rules and the validator did not say (with the
     ``OpenStack-Identity-Access-Rules`` header, Keystone's rule) that it enforces them."""
-    if not (vt.scope.app_cred or {}).get("access_rules"):
+    if access_rules_of(vt.scope.app_cred) is None:
         return True
     return header_version(request.headers.get(access_rules.HEADER)) >= 1.0
 
