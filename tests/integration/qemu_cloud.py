@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from stackling.cli.cloudsyaml import read_passwords
+from stackling.cli.component import Component
 from stackling.cli.compute import ComputeComponent
 from stackling.cli.console import ConsoleComponent
 from stackling.cli.image import ImageComponent
@@ -179,14 +180,18 @@ def qemu_config(data_dir: Path, **qemu: Any) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def qemu_cloud(config: Config) -> AsyncIterator[QemuCloud]:
+async def _in_process(config: Config, timeout: float,
+                      components: Callable[[httpx.AsyncClient, ComputeComponent],
+                                           list[Component]]) -> AsyncIterator[QemuCloud]:
+    """Identity plus ``components(http, compute)`` in this process, an admin client; the
+    compute agents are stopped (a test may have replaced one) and every QEMU killed at the
+    end."""
     late = _Late()
-    http = httpx.AsyncClient(transport=late, base_url="http://testserver", timeout=120)
+    http = httpx.AsyncClient(transport=late, base_url="http://testserver", timeout=timeout)
     compute = ComputeComponent(http=http)
     try:
         async with AsyncExitStack() as stack:
-            prepared = await prepare_all(config, [ImageComponent(), compute,
-                                                  MetadataComponent(), ConsoleComponent()])
+            prepared = await prepare_all(config, components(http, compute))
             stack.push_async_callback(prepared.identity.close)
             bus = await start_bus(config, prepared.identity, stack)
             mounted = await start_components(prepared, config, bus, stack)
@@ -195,7 +200,8 @@ async def qemu_cloud(config: Config) -> AsyncIterator[QemuCloud]:
             passwords = read_passwords(config.data_dir / "clouds.yaml")
             assert passwords is not None
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=late.app),
-                                         base_url="http://testserver", timeout=120) as client:
+                                         base_url="http://testserver",
+                                         timeout=timeout) as client:
                 r = await client.post("/identity/v3/auth/tokens", json={"auth": {
                     "identity": {"methods": ["password"], "password": {"user": {
                         "name": "admin", "domain": {"id": "default"},
@@ -205,14 +211,19 @@ async def qemu_cloud(config: Config) -> AsyncIterator[QemuCloud]:
                 try:
                     yield QemuCloud(config, client, r.headers["X-Subject-Token"], compute)
                 finally:
-                    for agent in compute.agents:  # a test may have replaced the agent
+                    for agent in compute.agents:
                         await agent.stop()
     finally:
         kill_all_qemu(config.data_dir)
 
 
-@contextlib.asynccontextmanager
-async def volume_cloud(root: Path) -> AsyncIterator[QemuCloud]:
+def qemu_cloud(config: Config) -> contextlib.AbstractAsyncContextManager[QemuCloud]:
+    """Image, compute (QEMU), metadata and console in this process."""
+    return _in_process(config, 120, lambda http, compute: [
+        ImageComponent(), compute, MetadataComponent(), ConsoleComponent()])
+
+
+def volume_cloud(root: Path) -> contextlib.AbstractAsyncContextManager[QemuCloud]:
     """Image, volume (file backend) and compute (QEMU, TCG) in this process."""
     data_dir = root / "data"
     config = load_config(env={}, overrides={
@@ -223,33 +234,8 @@ async def volume_cloud(root: Path) -> AsyncIterator[QemuCloud]:
                  "force_config_drive": True},
         "volume": {"host": "qemu-node", "backend": "file", "backup_store": "memory"},
     })
-    late = _Late()
-    http = httpx.AsyncClient(transport=late, base_url="http://testserver", timeout=180)
-    compute = ComputeComponent(http=http)
-    volume = VolumeComponent(http=http, backend=FileBackend("file", data_dir / "volumes",
-                                                            "raw"),
-                             backups=MemoryBackupStore())
-    try:
-        async with AsyncExitStack() as stack:
-            prepared = await prepare_all(config, [ImageComponent(), volume, compute])
-            stack.push_async_callback(prepared.identity.close)
-            bus = await start_bus(config, prepared.identity, stack)
-            mounted = await start_components(prepared, config, bus, stack)
-            late.app = build_root_app(prepared.identity, config, mounted)
-            stack.push_async_callback(http.aclose)
-            passwords = read_passwords(config.data_dir / "clouds.yaml")
-            assert passwords is not None
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=late.app),
-                                       base_url="http://testserver", timeout=180)
-            stack.push_async_callback(client.aclose)
-            r = await client.post("/identity/v3/auth/tokens", json={"auth": {
-                "identity": {"methods": ["password"], "password": {"user": {
-                    "name": "admin", "domain": {"id": "default"},
-                    "password": passwords["admin"]}}},
-                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
-            assert r.status_code == 201, r.text
-            for agent in compute.agents:
-                stack.push_async_callback(agent.stop)
-            yield QemuCloud(config, client, r.headers["X-Subject-Token"], compute)
-    finally:
-        kill_all_qemu(data_dir)
+    return _in_process(config, 180, lambda http, compute: [
+        ImageComponent(),
+        VolumeComponent(http=http, backend=FileBackend("file", data_dir / "volumes", "raw"),
+                        backups=MemoryBackupStore()),
+        compute])
