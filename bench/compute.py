@@ -64,6 +64,9 @@ FLOOR_SCHED_MS = 20.0
 ANCHOR_RATE = 5.4
 COMPUTE = "/compute/v2.1"
 SCHED_METRIC = "stackling_compute_schedule_seconds"
+# how far before its oldest waiter's registration the shared poll looks: client and server
+# read one clock, so only that clock's resolution needs covering
+SLACK = dt.timedelta(milliseconds=100)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -230,10 +233,12 @@ class Client:
 class Poller:
     """One ``GET /servers/detail?changes-since`` loop for many waiting workers.
 
-    ``changes-since`` is the registration time of the oldest waiter (less a second): a
-    change a waiter expects happens after it registered, and its ``updated_at`` is stamped
-    when the server writes it, which may be before the write commits (a transaction waiting
-    for the database lock), so a window that only moved with the clock could miss it."""
+    ``changes-since`` is the registration time of the oldest waiter (less :data:`SLACK`,
+    to the microsecond): a change a waiter expects happens after it registered, so its
+    ``updated_at`` is in the window whenever its write commits. (A window that moved with
+    the clock could miss a change stamped before its transaction committed.) Until
+    2026-11-22 the stamp was cut to the second and a whole second earlier, which made each
+    poll list about two seconds of changes instead of the last few hundred milliseconds."""
 
     def __init__(self, client: Client, interval: float) -> None:
         self.client = client
@@ -253,7 +258,7 @@ class Poller:
             if not self.waiting:
                 continue
             oldest = min(at for _, at in self.waiting.values())
-            stamp = (oldest - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stamp = (oldest - SLACK).isoformat(timespec="microseconds").replace("+00:00", "Z")
             r = await self.client.http.get(
                 f"{COMPUTE}/servers/detail", headers=self.client.headers,
                 params={"changes-since": stamp, "limit": "1000"})

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import httpx
 from starlette.types import ASGIApp
 
 from stackling.bus import Transport
@@ -36,6 +37,9 @@ class Runtime:
     identity_url: str  # public identity root, e.g. http://127.0.0.1:8780/identity
     stack: AsyncExitStack  # register cleanups here; they run in reverse on shutdown
     service_users: dict[str, ServiceCredentials] = field(default_factory=dict)
+    # for REST calls to other services; None: each service session opens its own. The
+    # all-in-one passes one that reaches its own APIs in process (clients.local).
+    http: httpx.AsyncClient | None = None
 
 
 class Component(ABC):

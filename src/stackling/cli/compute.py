@@ -48,7 +48,7 @@ class ComputeComponent(Component):
 
     def _session(self, runtime: Runtime) -> ServiceSession:
         session = ServiceSession(runtime.identity_url, runtime.service_users[self.service_user],
-                                 self.http, region=runtime.config.region)
+                                 self.http or runtime.http, region=runtime.config.region)
         runtime.stack.push_async_callback(session.close)
         return session
 

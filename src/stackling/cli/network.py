@@ -117,7 +117,7 @@ class NetworkComponent(Component):
     async def start(self, runtime: Runtime) -> ASGIApp:
         config = runtime.config
         session = ServiceSession(runtime.identity_url, runtime.service_users[self.service_user],
-                                 self.http, region=config.region)
+                                 self.http or runtime.http, region=config.region)
         runtime.stack.push_async_callback(session.close)
         svc = NetworkService(config, runtime.bus)
         await svc.start()

@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ from stackling.clients.identity import (
     announce_revocation,
     follow_revocations,
 )
+from stackling.clients.local import LocalTransport
 from stackling.clients.session import ServiceSession
 from stackling.common.config import Config
 from stackling.common.ids import new_secret
@@ -218,12 +220,13 @@ async def start_bus(config: Config, identity: Identity, stack: AsyncExitStack) -
 
 async def start_components(prepared: Prepared, config: Config, bus: Transport,
                            stack: AsyncExitStack, *, api_only: bool = False,
+                           http: httpx.AsyncClient | None = None,
                            ) -> list[tuple[Component, ASGIApp]]:
     """Start each component (``api_only``: without this host's agents, as ``stackling
-    serve`` does)."""
+    serve`` does; ``http``: the client their calls to each other go through)."""
     runtime = Runtime(config=config, bus=bus, validator=prepared.identity,
                       identity_url=f"{config.public_url()}/identity", stack=stack,
-                      service_users=prepared.service_users)
+                      service_users=prepared.service_users, http=http)
     mounted = []
     for component in prepared.components:
         say(f"{component.name}: starting")
@@ -318,8 +321,13 @@ async def run_up(config: Config) -> int:
         identity = prepared.identity
         stack.push_async_callback(identity.close)
         bus = await start_bus(config, identity, stack)
-        mounted = await start_components(prepared, config, bus, stack)
+        # the services' calls to each other reach this process's app without a socket
+        local = LocalTransport(config.public_url())
+        http = httpx.AsyncClient(transport=local, timeout=30.0)
+        stack.push_async_callback(http.aclose)
+        mounted = await start_components(prepared, config, bus, stack, http=http)
         app = build_root_app(identity, config, mounted)
+        local.attach(app)
         runfile = _write_runfile(config)
         stack.callback(runfile.unlink, missing_ok=True)
         clouds = config.data_dir / "clouds.yaml"

@@ -61,7 +61,7 @@ class VolumeComponent(Component):
             return self.svc
         config = runtime.config
         session = ServiceSession(runtime.identity_url, runtime.service_users[self.service_user],
-                                 self.http, region=config.region)
+                                 self.http or runtime.http, region=config.region)
         runtime.stack.push_async_callback(session.close)
         svc = VolumeService(config, runtime.bus, ImageClient(session))
         await svc.start()

@@ -35,13 +35,30 @@ class Store:
         bind = sessions.kw.get("bind")
         sqlite = bind is not None and bind.dialect.name == "sqlite"
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if sqlite else None
+        self._inline = bind is not None and sqlite and bind.dialect.driver == "stackling"
 
     def changed(self) -> None:
         self.revision += 1
 
     @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session, closed on the way out. SQLAlchemy's own ``async with`` closes it in a
+        task of its own, shielded from cancellation, which costs a task and several loop
+        turns per session. On SQLite (run inline, see ``db/sqlite_inline``) closing never
+        suspends, so nothing can interrupt it and it is awaited directly."""
+        if not self._inline:
+            async with self.sessions() as session:
+                yield session
+            return
+        session = self.sessions()
+        try:
+            yield session
+        finally:
+            await session.close()
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        async with self.session() as session:
             yield session
 
     @asynccontextmanager
@@ -66,7 +83,7 @@ class Store:
 
     @asynccontextmanager
     async def _transaction(self, conflict: str | None) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        async with self.session() as session:
             try:
                 async with session.begin():
                     yield session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -44,6 +45,11 @@ async def test_resize_confirm_on_the_same_host(compute_cloud: ComputeCloud) -> N
     r = await compute_cloud.request("GET", "/os-migrations", version="2.59")
     (m,) = r.json()["migrations"]
     assert m["status"] == "confirmed" and m["migration_type"] == "resize"
+    # the source's agent drops the old disks after the API confirmed (a cast)
+    for _ in range(200):
+        if sid not in compute_cloud.agent.driver.kept:
+            break
+        await asyncio.sleep(0.01)
     assert sid not in compute_cloud.agent.driver.kept
 
 

@@ -47,5 +47,6 @@ async def test_group_snapshot_and_group_from_it(volume_cloud: VolumeCloud) -> No
         r = await volume_cloud.request("POST", f"/groups/{gid}/action",
                                        json={"delete": {"delete-volumes": True}})
         assert r.status_code == 202, r.text
-    await volume_cloud.wait(vol["id"], "gone")
+    for volume_id in (vol["id"], members[0]["id"]):  # each group deletes its own
+        await volume_cloud.wait(volume_id, "gone")
     assert volume_cloud.backend.volumes == {}  # type: ignore[attr-defined]

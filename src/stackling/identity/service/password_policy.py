@@ -164,7 +164,7 @@ async def record_failure(store: Store, policy: PasswordPolicy, user: User,
     if not policy.config.lockout_failure_attempts:
         return
     count: Any = 1 if policy.lock_over(user, now) else User.failed_auth_count + 1
-    async with store.sessions() as session, session.begin():
+    async with store.session() as session, session.begin():
         await session.execute(update(User).where(User.id == user.id).values(
             failed_auth_count=count, failed_auth_at=now))
 
@@ -178,5 +178,5 @@ async def record_success(store: Store, policy: PasswordPolicy, user: User,
     if policy.activity_due(user, now):
         values["last_active_at"] = now
     if values:
-        async with store.sessions() as session, session.begin():
+        async with store.session() as session, session.begin():
             await session.execute(update(User).where(User.id == user.id).values(**values))

@@ -293,7 +293,7 @@ class Trusts:
         if left[0] is None:
             return  # unlimited (a trust never becomes limited)
         # No store.changed(): a use does not change what existing tokens say.
-        async with self.store.sessions() as session, session.begin():
+        async with self.store.session() as session, session.begin():
             result = await session.execute(
                 update(Trust).where(Trust.id == trust_id, Trust.remaining_uses > 0)
                 .values(remaining_uses=Trust.remaining_uses - 1))

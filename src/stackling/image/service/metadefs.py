@@ -170,7 +170,7 @@ async def create_namespace(svc: ImageService, owner: str | None, body: dict[str,
         raise BadRequest(f"Invalid visibility value: {visibility}")
     now = utcnow()
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = MetadefNamespace(
                 namespace=name, display_name=_str(body, "display_name"),
                 description=_str(body, "description", limit=0), visibility=visibility,
@@ -224,7 +224,7 @@ async def update_namespace(svc: ImageService, name: str, body: dict[str, Any]
                            ) -> dict[str, Any]:
     new_name = _str(body, "namespace", required=True)
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, name, None, True)
             row.namespace = new_name or name
             for key in ("display_name", "description"):
@@ -295,7 +295,7 @@ async def create_object(svc: ImageService, ns: str, body: dict[str, Any]) -> dic
     name = _str(body, "name", required=True)
     now = utcnow()
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, ns, None, True)
             obj = MetadefObject(namespace_id=row.id, name=name, created_at=now,
                                 updated_at=now, **_object_fields(body))
@@ -318,7 +318,7 @@ async def update_object(svc: ImageService, ns: str, name: str, body: dict[str, A
                         ) -> dict[str, Any]:
     new_name = _str(body, "name", required=True)
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, ns, None, True)
             obj = await _object(session, row, name)
             fields = _object_fields(body)
@@ -365,7 +365,7 @@ async def create_property(svc: ImageService, ns: str, body: dict[str, Any]
     name = _str(body, "name", required=True)
     now = utcnow()
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, ns, None, True)
             prop = MetadefProperty(namespace_id=row.id, name=name,
                                    schema=_property_schema(body), created_at=now,
@@ -393,7 +393,7 @@ async def update_property(svc: ImageService, ns: str, name: str, body: dict[str,
                           ) -> dict[str, Any]:
     new_name = _str(body, "name", required=True)
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, ns, None, True)
             prop = await _property(session, row, name)
             prop.name = new_name or name
@@ -439,7 +439,7 @@ async def create_tags(svc: ImageService, ns: str, names: list[str], replace: boo
     if len(set(names)) != len(names):
         raise Conflict("Duplicate tags in the request")
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, ns, None, True)
             if replace:
                 await session.execute(delete(MetadefTag).where(
@@ -463,7 +463,7 @@ async def show_tag(svc: ImageService, ns: str, name: str, project_id: str | None
 
 async def update_tag(svc: ImageService, ns: str, name: str, new_name: str) -> dict[str, Any]:
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, ns, None, True)
             tag = await _tag(session, row, name)
             tag.name = new_name
@@ -519,7 +519,7 @@ async def associations(svc: ImageService, ns: str, project_id: str | None, is_ad
 
 async def associate(svc: ImageService, ns: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             row = await _namespace(session, ns, None, True)
             return await _associate(session, row, body)
     except IntegrityError as exc:

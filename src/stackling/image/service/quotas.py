@@ -44,7 +44,7 @@ async def ensure_lock_row(db: Store, project_id: str) -> None:
         if await session.get(QuotaLock, project_id) is not None:
             return
     try:
-        async with db.sessions() as session, session.begin():
+        async with db.session() as session, session.begin():
             session.add(QuotaLock(project_id=project_id, generation=0))
     except IntegrityError:
         pass  # somebody else made it

@@ -145,7 +145,7 @@ async def start_import(svc: ImageService, ctx: RequestContext, record: ImageReco
     now = utcnow()
     expect = "uploading" if method == "glance-direct" else "queued"
     try:
-        async with svc.db.sessions() as session, session.begin():
+        async with svc.db.session() as session, session.begin():
             session.add(ImageProperty(image_id=record.id, name=LOCK, value=task_id))
             await session.flush()
             if not await _cas(session, record.id, expect, "importing"):
