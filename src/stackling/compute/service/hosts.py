@@ -7,8 +7,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import delete, false, func, select, tuple_, update
+from sqlalchemy import bindparam, delete, false, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import ComputeConfig
@@ -157,13 +158,19 @@ def _stored(spec: InventorySpec) -> InventorySpec:
                          spec.step_size, spec.allocation_ratio)
 
 
+# built once: every server view asks for its hosts' services (host_status)
+_COMPUTE_SERVICES: Final = select(Service).where(Service.binary == COMPUTE_BINARY)
+_COMPUTE_SERVICES_OF: Final = _COMPUTE_SERVICES.where(
+    Service.host.in_(bindparam("hosts", expanding=True)))
+
+
 async def compute_services(session: AsyncSession,
                            names: set[str] | None = None) -> dict[str, Service]:
     """``{host: nova-compute service}`` (of the hosts ``names``, or all)."""
-    query = select(Service).where(Service.binary == COMPUTE_BINARY)
-    if names is not None:
-        query = query.where(Service.host.in_(sorted(names)))
-    rows = (await session.execute(query)).scalars()
+    if names is None:
+        rows = (await session.execute(_COMPUTE_SERVICES)).scalars()
+    else:
+        rows = (await session.execute(_COMPUTE_SERVICES_OF, {"hosts": sorted(names)})).scalars()
     return {row.host: row for row in rows}
 
 

@@ -79,11 +79,13 @@ def to_info(row: Instance, metadata: Mapping[str, str] | None = None) -> Instanc
         deleted=row.deleted, password=str((row.system_metadata or {}).get("password") or ""))
 
 
+_ROW: Final = select(Instance).where(Instance.uuid == bindparam("uuid"))
+_LIVE_ROW: Final = _ROW.where(Instance.deleted == false())
+
+
 async def get_row(session: AsyncSession, uuid: str, *, deleted: bool = False) -> Instance:
-    query = select(Instance).where(Instance.uuid == uuid)
-    if not deleted:
-        query = query.where(Instance.deleted == false())
-    row = (await session.execute(query)).scalar_one_or_none()
+    query = _ROW if deleted else _LIVE_ROW
+    row = (await session.execute(query, {"uuid": uuid})).scalar_one_or_none()
     if row is None:
         raise not_found(uuid)
     return row
@@ -143,15 +145,38 @@ async def load_records(session: AsyncSession, rows: list[Instance]) -> list[Serv
                          groups.get(r.uuid, [])) for r in rows]
 
 
-def _task_in(expected: Iterable[str | None]) -> ColumnElement[bool]:
-    values = list(expected)
-    named = [v for v in values if v is not None]
-    clauses: list[ColumnElement[bool]] = []
-    if named:
-        clauses.append(Instance.task_state.in_(named))
-    if None in values:
-        clauses.append(Instance.task_state.is_(None))
-    return or_(*clauses) if clauses else false()
+# compare_and_swap runs on every state change of every server: its UPDATE statements are
+# built once per shape (which columns, which conditions) and executed with parameters
+_INSTANCES: Final = table_of(Instance)
+_CAS: dict[tuple[Any, ...], Any] = {}
+
+
+def _cas_statement(keys: tuple[str, ...], tasks: tuple[bool, bool] | None, vms: bool,
+                   unlocked: bool) -> Any:
+    shape = (keys, tasks, vms, unlocked)
+    stmt = _CAS.get(shape)
+    if stmt is not None:
+        return stmt
+    c = _INSTANCES.c
+    # (bind names that are not column names: an UPDATE reserves those for its SET clause)
+    conditions: list[ColumnElement[bool]] = [c.uuid == bindparam("w_uuid"),
+                                             c.deleted == false()]
+    if tasks is not None:
+        named, none = tasks
+        clauses: list[ColumnElement[bool]] = []
+        if named:
+            clauses.append(c.task_state.in_(bindparam("w_tasks", expanding=True)))
+        if none:
+            clauses.append(c.task_state.is_(None))
+        conditions.append(or_(*clauses) if clauses else false())
+    if vms:
+        conditions.append(c.vm_state.in_(bindparam("w_vms", expanding=True)))
+    if unlocked:
+        conditions.append(c.locked == false())
+    stmt = update(_INSTANCES).where(and_(*conditions)).values(
+        {key: bindparam(f"v_{key}") for key in (*keys, "updated_at")})
+    _CAS[shape] = stmt
+    return stmt
 
 
 async def compare_and_swap(session: AsyncSession, uuid: str, values: Mapping[str, Any], *,
@@ -162,17 +187,23 @@ async def compare_and_swap(session: AsyncSession, uuid: str, values: Mapping[str
 
     ``unlocked_for``: also require the server not to be locked, unless that caller is an
     admin (Nova lets admins act on locked servers)."""
-    conditions: list[ColumnElement[bool]] = [Instance.uuid == uuid, Instance.deleted == false()]
+    params: dict[str, Any] = {"w_uuid": uuid}
+    tasks: tuple[bool, bool] | None = None
     if task_states is not None:
-        conditions.append(_task_in(task_states))
+        expected = list(task_states)
+        named = [t for t in expected if t is not None]
+        tasks = (bool(named), None in expected)
+        if named:
+            params["w_tasks"] = named
     if vm_states is not None:
-        conditions.append(Instance.vm_state.in_(list(vm_states)))
-    if unlocked_for is not None and not unlocked_for.is_admin:
-        conditions.append(Instance.locked == false())
-    result = await session.execute(
-        update(Instance).where(and_(*conditions))
-        .values(**{**values, "updated_at": utcnow()})
-        .execution_options(synchronize_session=False))
+        params["w_vms"] = list(vm_states)
+    keys = tuple(sorted(k for k in values if k != "updated_at"))
+    for key in keys:
+        params[f"v_{key}"] = values[key]
+    params["v_updated_at"] = utcnow()
+    stmt = _cas_statement(keys, tasks, vm_states is not None,
+                          unlocked_for is not None and not unlocked_for.is_admin)
+    result = await session.execute(stmt, params)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -20,12 +20,14 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.timeutils import utcnow
 from stackling.compute.models import Allocation, Inventory, ResourceProvider
+from stackling.db.base import table_of
 from stackling.db.store import Store
 
 RESOURCE_CLASSES = ("VCPU", "MEMORY_MB", "DISK_GB")
@@ -184,6 +186,24 @@ async def claim(store: Store, provider_id: int, consumer_id: str,
     return True
 
 
+# the statements of every claim and release, built once (Core, on the tables: nothing to
+# construct, compile or synchronize per call)
+_RP: Final = table_of(ResourceProvider)
+_AL: Final = table_of(Allocation)
+_SWAP_GENERATION: Final = update(_RP).where(
+    _RP.c.id == bindparam("pid"), _RP.c.generation == bindparam("gen")).values(
+    generation=_RP.c.generation + 1, updated_at=bindparam("t"))
+_BUMP_GENERATION: Final = update(_RP).where(_RP.c.id == bindparam("pid")).values(
+    generation=_RP.c.generation + 1, updated_at=bindparam("t"))
+_BUMP_CONSUMERS_PROVIDERS: Final = update(_RP).where(_RP.c.id.in_(
+    select(_AL.c.resource_provider_id).where(_AL.c.consumer_id == bindparam("cid"))
+    .scalar_subquery())).values(generation=_RP.c.generation + 1)
+_DROP_HERE: Final = delete(_AL).where(_AL.c.consumer_id == bindparam("cid"),
+                                      _AL.c.resource_provider_id == bindparam("pid"))
+_DROP_CONSUMER: Final = delete(_AL).where(_AL.c.consumer_id == bindparam("cid"))
+_ADD_ALLOCATIONS: Final = insert(_AL)
+
+
 async def claim_in(session: AsyncSession, provider_id: int, consumer_id: str,
                    resources: Mapping[str, int], *, project_id: str | None = None,
                    user_id: str | None = None, known: ProviderUsage | None = None) -> bool:
@@ -192,32 +212,23 @@ async def claim_in(session: AsyncSession, provider_id: int, consumer_id: str,
     ``known``: the caller's snapshot of the provider. While its generation is current, the
     check runs on it and no usage is read; otherwise usage is read under the lock. Either
     way ``known`` is left as the provider is (with this claim added when it succeeded)."""
+    here = {"pid": provider_id, "cid": consumer_id}
     if known is not None and known.fits(resources):
-        swapped = await session.execute(
-            update(ResourceProvider).where(ResourceProvider.id == provider_id,
-                                           ResourceProvider.generation == known.generation)
-            .values(generation=ResourceProvider.generation + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False))
+        swapped = await session.execute(_SWAP_GENERATION, {
+            "pid": provider_id, "gen": known.generation, "t": utcnow()})
         if swapped.rowcount == 1:  # type: ignore[attr-defined]
             # the snapshot is exact; what the consumer already held here is replaced,
             # which can only make room
-            await session.execute(delete(Allocation).where(
-                Allocation.consumer_id == consumer_id,
-                Allocation.resource_provider_id == provider_id))
+            await session.execute(_DROP_HERE, here)
             await _insert(session, provider_id, consumer_id, resources, project_id, user_id)
             known.generation += 1
             known.add(resources)
             return True
     # lock first (see the module docstring), then count
-    bumped = await session.execute(
-        update(ResourceProvider).where(ResourceProvider.id == provider_id)
-        .values(generation=ResourceProvider.generation + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False))
+    bumped = await session.execute(_BUMP_GENERATION, {"pid": provider_id, "t": utcnow()})
     if bumped.rowcount == 0:  # type: ignore[attr-defined]
         return False
-    await session.execute(delete(Allocation).where(
-        Allocation.consumer_id == consumer_id,
-        Allocation.resource_provider_id == provider_id))
+    await session.execute(_DROP_HERE, here)
     usage = ProviderUsage(provider_id, "", "", 0)
     usage.generation = int((await session.execute(select(ResourceProvider.generation).where(
         ResourceProvider.id == provider_id))).scalar_one())
@@ -253,17 +264,12 @@ async def _insert(session: AsyncSession, provider_id: int, consumer_id: str,
              "resource_class": rc, "used": amount, "project_id": project_id,
              "user_id": user_id} for rc, amount in resources.items() if amount > 0]
     if rows:
-        await session.execute(insert(Allocation), rows)
+        await session.execute(_ADD_ALLOCATIONS, rows)
 
 
 async def _bump_consumers_providers(session: AsyncSession, consumer_id: str) -> None:
     """A change of ``consumer_id``'s allocations changes its providers' generations."""
-    await session.execute(
-        update(ResourceProvider).where(ResourceProvider.id.in_(
-            select(Allocation.resource_provider_id).where(
-                Allocation.consumer_id == consumer_id).scalar_subquery()))
-        .values(generation=ResourceProvider.generation + 1)
-        .execution_options(synchronize_session=False))
+    await session.execute(_BUMP_CONSUMERS_PROVIDERS, {"cid": consumer_id})
 
 
 async def remove_allocations(store: Store, consumer_id: str) -> int:
@@ -275,9 +281,7 @@ async def remove_allocations(store: Store, consumer_id: str) -> int:
 async def remove_allocations_in(session: AsyncSession, consumer_id: str) -> int:
     """:func:`remove_allocations` inside the caller's transaction."""
     await _bump_consumers_providers(session, consumer_id)
-    result = await session.execute(delete(Allocation).where(
-        Allocation.consumer_id == consumer_id).execution_options(
-        synchronize_session=False))
+    result = await session.execute(_DROP_CONSUMER, {"cid": consumer_id})
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

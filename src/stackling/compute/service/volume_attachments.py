@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from stackling.bus import BusError, RemoteError
 from stackling.clients.volume import VolumeClient, VolumeNotFound, VolumeRefused
@@ -185,13 +186,16 @@ async def detach(svc: ComputeService, ctx: RequestContext, uuid: str, volume_id:
     await _forget(svc, bdm.uuid)
 
 
+_VOLUME_BDMS: Final = select(BlockDeviceMapping).where(
+    BlockDeviceMapping.instance_uuid == bindparam("uuid"),
+    BlockDeviceMapping.volume_id.is_not(None))
+
+
 async def release_refs(svc: ComputeService, uuid: str) -> list[dict[str, object]]:
     """What the agent releases after destroying the server: each volume's attachment and
     whether to delete the volume."""
     async with svc.store.read() as session:
-        rows = (await session.execute(select(BlockDeviceMapping).where(
-            BlockDeviceMapping.instance_uuid == uuid,
-            BlockDeviceMapping.volume_id.is_not(None)))).scalars()
+        rows = (await session.execute(_VOLUME_BDMS, {"uuid": uuid})).scalars()
         return [{"volume_id": b.volume_id, "attachment_id": b.attachment_id,
                  "delete_on_termination": b.delete_on_termination} for b in rows]
 
