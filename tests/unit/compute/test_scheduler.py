@@ -118,3 +118,32 @@ def test_inventory_admits_units_steps_and_capacity() -> None:
     assert not inv.admits(4, 10)  # 14 > capacity 12
     assert InventorySpec(5).largest == 5  # no max_unit: the total
     assert InventorySpec(5) == InventorySpec(5, 0, 1, None, 1, 1.0)
+
+
+def test_the_fast_paths_agree_with_the_general_ones() -> None:
+    """filter_hosts' one-pass path (no filter beside the service and the resources) and the
+    weighers' bulk scores give what the per-host filters and weighers give."""
+    import random
+
+    from stackling.compute.scheduler import filters, weighers
+
+    rnd = random.Random(3)
+    hosts = []
+    for i in range(300):
+        h = host(f"h{i}", up=rnd.random() > 0.1, disabled=rnd.random() < 0.1,
+                 ram=rnd.choice([1024, 4096]), used_ram=rnd.randint(0, 4096))
+        h.provider.inventories["VCPU"] = InventorySpec(
+            8, reserved=rnd.randint(0, 2), step_size=rnd.choice([1, 2]),
+            allocation_ratio=rnd.choice([1.0, 4.0]))
+        h.provider.used["VCPU"] = rnd.randint(0, 20)
+        if i % 37 == 0:
+            del h.provider.inventories["MEMORY_MB"]
+        hosts.append(h)
+    request, ctx = spec(), FilterContext()
+    general = [h for h in hosts
+               if all(f(h, request, ctx) for f in filters.filters_for(request, ctx))]
+    assert 0 < len(general) < len(hosts)
+    assert filter_hosts(hosts, request, ctx) == general
+    assert filter_hosts(hosts, request, ctx, limit=5) == general[:5]
+    for weigher, bulk in weighers._BULK.items():
+        assert bulk(hosts) == [weigher(h, request, ctx) for h in hosts]

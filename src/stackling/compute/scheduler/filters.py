@@ -5,7 +5,7 @@ capacity, so a filter may be optimistic but never lets through what the claim wo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from stackling.compute.rpcapi import RequestSpec
@@ -103,11 +103,14 @@ def filters_for(spec: RequestSpec, ctx: FilterContext) -> list[Filter]:
     wanted = [(rc, amount) for rc, amount in spec.flavor.resources().items() if amount > 0]
 
     def fits(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
-        # ProviderUsage.fits, with the request's non-zero amounts listed once per request
+        # ProviderUsage.fits (InventorySpec.admits inlined), with the request's non-zero
+        # amounts listed once per request: this runs for every host on every request
         inventories, used = h.provider.inventories, h.provider.used
         for rc, amount in wanted:
             inv = inventories.get(rc)
-            if inv is None or not inv.admits(amount, used.get(rc, 0)):
+            if (inv is None or amount < inv.min_unit or amount > inv.largest
+                    or amount % inv.step_size
+                    or used.get(rc, 0) + amount > inv.capacity):
                 return False
         return True
 
@@ -115,7 +118,21 @@ def filters_for(spec: RequestSpec, ctx: FilterContext) -> list[Filter]:
     return out
 
 
-def filter_hosts(hosts: list[HostState], spec: RequestSpec,
-                 ctx: FilterContext) -> list[HostState]:
+def filter_hosts(hosts: Iterable[HostState], spec: RequestSpec, ctx: FilterContext,
+                 limit: int | None = None) -> list[HostState]:
+    """The hosts that pass every filter, in order (the first ``limit`` of them)."""
     active = filters_for(spec, ctx)
-    return [h for h in hosts if all(f(h, spec, ctx) for f in active)]
+    if len(active) == 2 and active[0] is compute_filter:  # service up + resources only
+        fits = active[1]
+        passing = [h for h in hosts if h.up and not h.disabled and fits(h, spec, ctx)]
+        return passing if limit is None else passing[:limit]
+    passing = []
+    for h in hosts:
+        for f in active:
+            if not f(h, spec, ctx):
+                break
+        else:
+            passing.append(h)
+            if limit is not None and len(passing) >= limit:
+                break
+    return passing

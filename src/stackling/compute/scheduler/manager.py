@@ -45,7 +45,7 @@ from stackling.compute.rpcapi import (
     ResizeInstance,
     ScheduleInstances,
 )
-from stackling.compute.scheduler.filters import FilterContext, HostState, filters_for
+from stackling.compute.scheduler.filters import FilterContext, HostState, filter_hosts
 from stackling.compute.scheduler.host_cache import HostCache
 from stackling.compute.scheduler.weighers import weigh
 from stackling.compute.service import hosts, instance_actions, placement, resize
@@ -140,16 +140,8 @@ class Scheduler:
 
     def select(self, spec: RequestSpec, ctx: FilterContext) -> list[HostState]:
         """The hosts that pass every filter (at most ``MAX_CANDIDATES``), best first."""
-        passing = []
-        active = filters_for(spec, ctx)
-        for h in self.cache.candidates(spec.requested_host, MAX_CANDIDATES):
-            for f in active:
-                if not f(h, spec, ctx):
-                    break
-            else:
-                passing.append(h)
-                if len(passing) >= MAX_CANDIDATES:
-                    break
+        passing = filter_hosts(self.cache.candidates(spec.requested_host, MAX_CANDIDATES),
+                               spec, ctx, MAX_CANDIDATES)
         return weigh(passing, spec, ctx, self.svc.conf.weigher)
 
     async def select_and_claim(self, spec: RequestSpec, request_id: str | None = None,

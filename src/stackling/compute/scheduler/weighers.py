@@ -30,6 +30,23 @@ def group_members(h: HostState, spec: RequestSpec, ctx: FilterContext) -> float:
     return 0.0
 
 
+def _free_of(resource_class: str) -> Callable[[list[HostState]], list[float]]:
+    """A free-capacity weigher over all hosts at once (ProviderUsage.free, without two
+    calls per host: it runs over every candidate of every request)."""
+    def scores(hosts: list[HostState]) -> list[float]:
+        out = []
+        for h in hosts:
+            p = h.provider
+            inv = p.inventories.get(resource_class)
+            out.append(0.0 if inv is None else float(inv.capacity - p.used.get(resource_class, 0)))
+        return out
+    return scores
+
+
+_BULK: dict[Weigher, Callable[[list[HostState]], list[float]]] = {
+    free_ram: _free_of("MEMORY_MB"), free_vcpus: _free_of("VCPU")}
+
+
 def weighers(mode: str) -> list[tuple[Weigher, float]]:
     sign = 1.0 if mode == "spread" else -1.0
     return [(free_ram, sign), (free_vcpus, sign * 0.5), (group_members, 10.0)]
@@ -46,7 +63,8 @@ def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
         if weigher is group_members and spec.group_policy not in ("soft-affinity",
                                                                   "soft-anti-affinity"):
             continue  # 0 for every host
-        raw = [weigher(h, spec, ctx) for h in hosts]
+        bulk = _BULK.get(weigher)
+        raw = bulk(hosts) if bulk is not None else [weigher(h, spec, ctx) for h in hosts]
         low, high = min(raw), max(raw)
         if high == low:
             continue
