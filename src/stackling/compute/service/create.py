@@ -326,7 +326,8 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
             await instance_actions.record(session, ctx, uuid, "create")
             specs.append(spec)
     uuids = [s.instance_uuid for s in specs]
-    specs = await _with_volumes(svc, ctx, specs)
+    if any(bd.destination_type == "volume" for bd in devices):
+        specs = await _with_volumes(svc, ctx, specs)
     # -- flow step 4 -> 5: hand the placement decision to the scheduler -----------------------
     try:
         await svc.scheduler.schedule_instances(specs, ctx.request_id, context=ctx)

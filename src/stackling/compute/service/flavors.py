@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import delete, false, or_, select, true
+from sqlalchemy import bindparam, delete, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
@@ -84,20 +85,31 @@ def _visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
     return or_(Flavor.is_public == true(), Flavor.id.in_(shared))
 
 
+# every boot reads its flavor: these are built once and run with parameters
+_SPECS_OF: Final = select(FlavorExtraSpec.flavor_id, FlavorExtraSpec.key,
+                          FlavorExtraSpec.value).where(
+    FlavorExtraSpec.flavor_id.in_(bindparam("ids", expanding=True)))
+_BY_FLAVORID: Final = select(Flavor).where(Flavor.flavorid == bindparam("flavorid"))
+_VISIBLE_BY_FLAVORID: Final = _BY_FLAVORID.where(or_(
+    Flavor.is_public == true(), Flavor.id.in_(select(FlavorProject.flavor_id).where(
+        FlavorProject.project_id == bindparam("project")))))
+
+
 async def _load_specs(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, str]]:
     specs: dict[int, dict[str, str]] = {i: {} for i in ids}
     if ids:
-        for spec in (await session.execute(select(FlavorExtraSpec).where(
-                FlavorExtraSpec.flavor_id.in_(ids)))).scalars():
-            specs[spec.flavor_id][spec.key] = spec.value
+        for flavor_id, key, value in await session.execute(_SPECS_OF, {"ids": ids}):
+            specs[flavor_id][key] = value
     return specs
 
 
 async def _row(session: AsyncSession, ctx: RequestContext | None, flavorid: str) -> Flavor:
-    query = select(Flavor).where(Flavor.flavorid == flavorid)
     if ctx is not None and not ctx.is_admin:
-        query = query.where(_visible(ctx))
-    row = (await session.execute(query)).scalar_one_or_none()
+        found = await session.execute(_VISIBLE_BY_FLAVORID, {
+            "flavorid": flavorid, "project": ctx.project_id})
+    else:
+        found = await session.execute(_BY_FLAVORID, {"flavorid": flavorid})
+    row = found.scalar_one_or_none()
     if row is None:
         raise not_found(flavorid)
     return row

@@ -9,8 +9,9 @@ SQLite), so concurrent creates are checked one after the other and none slips pa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import bindparam, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import ComputeQuotaConfig
@@ -23,6 +24,7 @@ from stackling.compute.models import (
     QuotaClass,
     ServerGroup,
 )
+from stackling.db.base import table_of
 from stackling.db.store import Store
 
 RESOURCES = ("instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
@@ -45,18 +47,30 @@ async def ensure_lock(store: Store, key: str) -> None:
         pass
 
 
+# every boot checks its quota under the project's lock: these are built once
+_PL: Final = table_of(ProjectLock)
+_LOCK: Final = update(_PL).where(_PL.c.project_id == bindparam("key")).values(
+    generation=_PL.c.generation + 1)
+_DEFAULT_CLASS: Final = select(QuotaClass).where(QuotaClass.class_name == DEFAULT_CLASS)
+_PROJECT_QUOTAS: Final = select(Quota).where(Quota.project_id == bindparam("project"),
+                                             Quota.user_id == "")
+_SERVERS_USE: Final = select(
+    func.count(), func.coalesce(func.sum(Instance.vcpus), 0),
+    func.coalesce(func.sum(Instance.memory_mb), 0)).where(
+    Instance.project_id == bindparam("project"), Instance.deleted == false())
+_GROUPS_USE: Final = select(func.count()).select_from(ServerGroup).where(
+    ServerGroup.project_id == bindparam("project"))
+
+
 async def lock(session: AsyncSession, key: str) -> None:
     """Serialize on ``key`` for the rest of this transaction (call :func:`ensure_lock`
     first, outside the transaction)."""
-    await session.execute(update(ProjectLock).where(ProjectLock.project_id == key)
-                          .values(generation=ProjectLock.generation + 1)
-                          .execution_options(synchronize_session=False))
+    await session.execute(_LOCK, {"key": key})
 
 
 async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[str, int]:
     limits = {r: int(getattr(config, r)) for r in RESOURCES}
-    for row in (await session.execute(select(QuotaClass).where(
-            QuotaClass.class_name == DEFAULT_CLASS))).scalars():
+    for row in (await session.execute(_DEFAULT_CLASS)).scalars():
         if row.resource in limits or row.resource in LEGACY:
             limits[row.resource] = row.hard_limit
     return limits
@@ -65,8 +79,7 @@ async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[st
 async def limits_for(session: AsyncSession, project_id: str,
                      config: ComputeQuotaConfig) -> dict[str, int]:
     limits = await defaults(session, config)
-    for row in (await session.execute(select(Quota).where(
-            Quota.project_id == project_id, Quota.user_id == ""))).scalars():
+    for row in (await session.execute(_PROJECT_QUOTAS, {"project": project_id})).scalars():
         if row.resource in limits or row.resource in LEGACY:
             limits[row.resource] = row.hard_limit
     return limits
@@ -74,12 +87,9 @@ async def limits_for(session: AsyncSession, project_id: str,
 
 async def usage(session: AsyncSession, project_id: str) -> dict[str, int]:
     """What the project uses now (deleted servers do not count)."""
-    count, cores, ram = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(Instance.vcpus), 0),
-               func.coalesce(func.sum(Instance.memory_mb), 0))
-        .where(Instance.project_id == project_id, Instance.deleted == false()))).one()
-    groups = (await session.execute(select(func.count()).select_from(ServerGroup).where(
-        ServerGroup.project_id == project_id))).scalar_one()
+    key = {"project": project_id}
+    count, cores, ram = (await session.execute(_SERVERS_USE, key)).one()
+    groups = (await session.execute(_GROUPS_USE, key)).scalar_one()
     return {"instances": int(count), "cores": int(cores), "ram": int(ram),
             "server_groups": int(groups)}
 
