@@ -79,10 +79,20 @@ def origin(request: HTTPConnection) -> str:
     return f"{scheme}://{_host(request, scheme)}"
 
 
+_BASE_KEY: Final = "stackling.base_url"
+
+
 def base_url(request: HTTPConnection) -> str:
-    """The public URL of the (mounted) application root, without a trailing slash."""
-    root = str(request.scope.get("root_path", "")).rstrip("/")
-    return origin(request) + _forwarded_prefix(request) + quote(root, safe=_PATH_SAFE)
+    """The public URL of the (mounted) application root, without a trailing slash.
+    Worked out once per request and root (a server listing links every server)."""
+    scope = request.scope
+    root = str(scope.get("root_path", "")).rstrip("/")
+    cached = scope.get(_BASE_KEY)
+    if cached is not None and cached[0] == root:
+        return str(cached[1])
+    value = origin(request) + _forwarded_prefix(request) + quote(root, safe=_PATH_SAFE)
+    scope[_BASE_KEY] = (root, value)
+    return value
 
 
 def _full_path(request: HTTPConnection) -> str:

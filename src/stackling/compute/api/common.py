@@ -37,7 +37,18 @@ def allowed(request: Request, ctx: RequestContext, rule: str,
             target: dict[str, Any] | None = None) -> bool:
     target = target if target is not None else {"project_id": ctx.project_id,
                                                 "user_id": ctx.user_id}
+    # one answer per rule and target within a request (a listing asks for every server)
+    memo: dict[Any, bool] = request.scope.setdefault("stackling.policy", {})
+    try:
+        key: Any = (rule, frozenset(target.items()))
+        hash(key)
+    except TypeError:
+        key = None
+    if key is not None and key in memo:
+        return memo[key]
     result: bool = request.app.state.enforcer.enforce(rule, target, ctx.credentials())
+    if key is not None:
+        memo[key] = result
     return result
 
 

@@ -8,6 +8,7 @@ of every version up to it (views check ``version(request) >= (2, n)``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -52,7 +53,13 @@ def version(request: HTTPConnection) -> APIVersion:
 
 
 def at_least(request: HTTPConnection, text: str) -> bool:
-    return version(request) >= APIVersion.parse(text)
+    return version(request) >= _parsed(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> APIVersion:
+    """The versions the code compares with are a few literals: each parsed once."""
+    return APIVersion.parse(text)
 
 
 class VersionError(Exception):
