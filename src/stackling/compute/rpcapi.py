@@ -146,10 +146,13 @@ class _InstanceCast(Message):
 @register
 class TerminateInstance(_InstanceCast):
     NAME: ClassVar[str] = "compute.agent.terminate_instance"
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
     #: the volumes to release once the VM is gone: ``{"volume_id", "attachment_id",
     #: "delete_on_termination"}``
     volumes: list[dict[str, Any]] = Field(default_factory=list)
+    #: the server as the delete left it (1.1; as Nova's API sends the instance along): the
+    #: agent asks the conductor only when it is missing
+    instance: InstanceInfo | None = None
 
 
 @register

@@ -647,7 +647,7 @@ class ComputeAgent:
     # -- delete ---------------------------------------------------------------------------
     async def terminate_instance(self, m: TerminateInstance) -> None:
         uuid = m.instance_uuid
-        instance = await self.conductor.instance_get(uuid)
+        instance = m.instance or await self.conductor.instance_get(uuid)
         if instance is None:
             return
         await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",

@@ -12,9 +12,20 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
@@ -36,8 +47,11 @@ from stackling.compute.service.instances import (
     compare_and_swap,
     get_row,
     load_records,
+    metadata_of,
     start_action,
+    to_info,
 )
+from stackling.db.base import table_of
 
 log = logging.getLogger("stackling.compute.servers")
 
@@ -285,11 +299,15 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> 
     if row.host:
         async with svc.store.read() as session:
             service = (await hosts.compute_services(session, {row.host})).get(row.host)
-        if service is not None and hosts.is_up(service, svc.conf.service_down_time):
+            up = service is not None and hosts.is_up(service, svc.conf.service_down_time)
+            if up:
+                volumes = await volume_attachments.release_refs_in(session, uuid)
+                metadata = (await metadata_of(session, [uuid])).get(uuid)
+        if up:
             try:
                 await svc.agents.cast(row.host, TerminateInstance(
-                    instance_uuid=uuid, request_id=ctx.request_id,
-                    volumes=await volume_attachments.release_refs(svc, uuid)))
+                    instance_uuid=uuid, request_id=ctx.request_id, volumes=volumes,
+                    instance=to_info(row, metadata)))
                 return
             except StacklingError as exc:
                 log.warning("cannot reach compute.%s to delete %s (%s): deleting locally",
@@ -298,6 +316,14 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> 
             log.warning("host %s of server %s is down: deleting locally", row.host, uuid)
     await volume_attachments.release_locally(svc, uuid)
     await finish_delete(svc, uuid)
+
+
+# every delete ends here: built once
+_UNFINISHED_MIGRATIONS: Final = select(Migration.uuid).where(
+    Migration.instance_uuid == bindparam("uuid"),
+    Migration.status.not_in(["confirmed", "reverted", "error"]))
+_LEAVE_GROUPS: Final = delete(table_of(ServerGroupMember)).where(
+    table_of(ServerGroupMember).c.instance_uuid == bindparam("uuid"))
 
 
 async def finish_delete(svc: ComputeService, uuid: str, events: Sequence[
@@ -310,13 +336,10 @@ async def finish_delete(svc: ComputeService, uuid: str, events: Sequence[
         for record in events:
             await record(session)
         await placement.remove_allocations_in(session, uuid)
-        pending = list((await session.execute(select(Migration.uuid).where(
-            Migration.instance_uuid == uuid,
-            Migration.status.not_in(["confirmed", "reverted", "error"])))).scalars())
+        pending = list((await session.execute(_UNFINISHED_MIGRATIONS, {"uuid": uuid})).scalars())
         for migration in pending:
             await placement.remove_allocations_in(session, migration)
         await compare_and_swap(session, uuid, {
             "vm_state": states.DELETED, "task_state": None, "power_state": states.NOSTATE,
             "deleted": True, "deleted_at": now, "terminated_at": now})
-        await session.execute(delete(ServerGroupMember).where(
-            ServerGroupMember.instance_uuid == uuid))
+        await session.execute(_LEAVE_GROUPS, {"uuid": uuid})

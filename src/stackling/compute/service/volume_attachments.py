@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.bus import BusError, RemoteError
 from stackling.clients.volume import VolumeClient, VolumeNotFound, VolumeRefused
@@ -195,9 +196,14 @@ async def release_refs(svc: ComputeService, uuid: str) -> list[dict[str, object]
     """What the agent releases after destroying the server: each volume's attachment and
     whether to delete the volume."""
     async with svc.store.read() as session:
-        rows = (await session.execute(_VOLUME_BDMS, {"uuid": uuid})).scalars()
-        return [{"volume_id": b.volume_id, "attachment_id": b.attachment_id,
-                 "delete_on_termination": b.delete_on_termination} for b in rows]
+        return await release_refs_in(session, uuid)
+
+
+async def release_refs_in(session: AsyncSession, uuid: str) -> list[dict[str, object]]:
+    """:func:`release_refs` in the caller's session."""
+    rows = (await session.execute(_VOLUME_BDMS, {"uuid": uuid})).scalars()
+    return [{"volume_id": b.volume_id, "attachment_id": b.attachment_id,
+             "delete_on_termination": b.delete_on_termination} for b in rows]
 
 
 async def release_locally(svc: ComputeService, uuid: str) -> None:
