@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import BindParameter, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.errors import Conflict, NotFound
@@ -63,18 +63,24 @@ def not_found(image_id: str) -> NotFound:
     return NotFound(f"No image found with ID {image_id}")
 
 
+# every image show (and every boot asks for its image) runs these: built once
+_IDS: Final[BindParameter[Any]] = bindparam("ids", expanding=True)
+_PROPERTIES_OF: Final = select(ImageProperty.image_id, ImageProperty.name,
+                               ImageProperty.value).where(ImageProperty.image_id.in_(_IDS))
+_TAGS_OF: Final = select(ImageTag.image_id, ImageTag.value).where(
+    ImageTag.image_id.in_(_IDS)).order_by(ImageTag.value)
+_LIVE_IMAGE: Final = select(Image).where(Image.id == bindparam("id"), ~Image.deleted)
+
+
 async def load_many(session: AsyncSession, rows: Sequence[Image]) -> list[ImageRecord]:
     ids = [r.id for r in rows]
     props: dict[str, dict[str, str | None]] = {i: {} for i in ids}
     tags: dict[str, list[str]] = {i: [] for i in ids}
     if ids:
-        for p in (await session.scalars(
-                select(ImageProperty).where(ImageProperty.image_id.in_(ids)))).all():
-            props[p.image_id][p.name] = p.value
-        for t in (await session.scalars(
-                select(ImageTag).where(ImageTag.image_id.in_(ids))
-                .order_by(ImageTag.value))).all():
-            tags[t.image_id].append(t.value)
+        for image_id, name, value in await session.execute(_PROPERTIES_OF, {"ids": ids}):
+            props[image_id][name] = value
+        for image_id, tag in await session.execute(_TAGS_OF, {"ids": ids}):
+            tags[image_id].append(tag)
     return [_record(r, props[r.id], tags[r.id]) for r in rows]
 
 
@@ -94,7 +100,7 @@ async def load(session: AsyncSession, image_id: str) -> ImageRecord | None:
     """The image, if it exists and is not deleted (no visibility check)."""
     if len(image_id) > 36:
         return None
-    row = await session.scalar(select(Image).where(Image.id == image_id, ~Image.deleted))
+    row = await session.scalar(_LIVE_IMAGE, {"id": image_id})
     if row is None:
         return None
     return (await load_many(session, [row]))[0]
