@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from stackling.compute.rpcapi import RequestSpec
 from stackling.compute.service.placement import ProviderUsage
@@ -124,8 +125,8 @@ def filter_hosts(hosts: Iterable[HostState], spec: RequestSpec, ctx: FilterConte
     active = filters_for(spec, ctx)
     if len(active) == 2 and active[0] is compute_filter:  # service up + resources only
         fits = active[1]
-        passing = [h for h in hosts if h.up and not h.disabled and fits(h, spec, ctx)]
-        return passing if limit is None else passing[:limit]
+        found = (h for h in hosts if h.up and not h.disabled and fits(h, spec, ctx))
+        return list(found if limit is None else islice(found, limit))
     passing = []
     for h in hosts:
         for f in active:
