@@ -9,7 +9,9 @@ out, uvicorn on the way in), which costs more CPU than most of the handlers it r
 public URL to the ASGI app directly, as uvicorn would (same scope, same middleware, same
 token check), and sends everything else over the network. The app runs in a task of its
 own with a fresh context, like a request on another connection; the response body streams
-through a small bounded queue, so an image download is not held in memory whole.
+through a small bounded queue, so an image download is not held in memory whole; the
+client's read timeout applies as it would on a socket. A public URL with a path (a proxy
+that strips a prefix) is left to the network: the proxy decides what the app sees.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 from urllib.parse import unquote
 
@@ -49,11 +51,8 @@ class LocalTransport(httpx.AsyncBaseTransport):
 
     def serves(self, url: httpx.URL) -> bool:
         port = url.port or _DEFAULT_PORTS.get(url.scheme, 80)
-        if (self._app is None or url.scheme != self._scheme or url.host != self._host
-                or port != self._port):
-            return False
-        return not self._root or url.path == self._root or url.path.startswith(
-            self._root + "/")
+        return (self._app is not None and not self._root and url.scheme == self._scheme
+                and url.host == self._host and port == self._port)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._app is None or not self.serves(request.url):
@@ -86,11 +85,21 @@ class _Exchange:
             asyncio.get_running_loop().create_future())
         self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUE_CHUNKS)
         self.ended = False  # the last body chunk is in (background work may still run)
+        timeouts = request.extensions.get("timeout") or {}
+        self.read_timeout: float | None = timeouts.get("read")
+
+    async def waiting(self, step: Awaitable[Any]) -> Any:
+        """``step`` under the client's read timeout (httpx.ReadTimeout, as on a socket)."""
+        try:
+            return await asyncio.wait_for(step, self.read_timeout)
+        except TimeoutError:
+            raise httpx.ReadTimeout("in-process request timed out",
+                                    request=self.request) from None
 
     async def run(self) -> httpx.Response:
         task = asyncio.create_task(self._serve(), context=contextvars.Context())
         try:
-            status, headers = await asyncio.shield(self.started)
+            status, headers = await self.waiting(asyncio.shield(self.started))
         except BaseException:
             task.cancel()
             raise
@@ -147,7 +156,13 @@ class _Body(httpx.AsyncByteStream):
         self._task = task
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._exchange.chunks.get()) is not None:
+        exchange, chunks = self._exchange, self._exchange.chunks
+        while True:
+            # usually already queued: the app ran while this task waited for the start
+            chunk = (chunks.get_nowait() if not chunks.empty()
+                     else await exchange.waiting(chunks.get()))
+            if chunk is None:
+                return
             yield chunk
 
     async def aclose(self) -> None:

@@ -43,9 +43,14 @@ async def broken(request: Request) -> Response:
     raise RuntimeError("boom")
 
 
+async def slow(request: Request) -> Response:
+    await asyncio.sleep(5)
+    return Response(b"late")
+
+
 APP = Starlette(routes=[Mount("/image", routes=[
     Route("/v2/images/{id}", show), Route("/echo", echo, methods=["POST"]),
-    Route("/chunks", chunks), Route("/broken", broken)])])
+    Route("/chunks", chunks), Route("/broken", broken), Route("/slow", slow)])])
 
 
 def remote(request: httpx.Request) -> httpx.Response:
@@ -78,7 +83,7 @@ async def test_request_body_and_status(client: httpx.AsyncClient) -> None:
 
 async def test_other_urls_go_over_the_network(client: httpx.AsyncClient) -> None:
     for url in ("http://127.0.0.1:9999/image/v2/images/1", "http://10.0.0.1:8780/image",
-                "https://127.0.0.1:8780/image"):
+                "https://127.0.0.1:8780/image", "http://127.0.0.1/image"):
         r = await client.get(url)
         assert r.status_code == 299 and r.json() == {"remote": url}
 
@@ -106,3 +111,15 @@ async def test_a_response_streams_and_an_early_close_stops_the_app(
 async def test_an_app_failure_is_a_500(client: httpx.AsyncClient) -> None:
     r = await client.get("http://127.0.0.1:8780/image/broken")
     assert r.status_code == 500
+
+
+async def test_the_read_timeout_applies(client: httpx.AsyncClient) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        await client.get("http://127.0.0.1:8780/image/slow", timeout=0.1)
+
+
+async def test_a_public_url_with_a_path_is_left_to_the_network() -> None:
+    local = LocalTransport("http://127.0.0.1:8780/cloud", fallback=httpx.MockTransport(remote))
+    local.attach(APP)
+    async with httpx.AsyncClient(transport=local) as c:
+        assert (await c.get("http://127.0.0.1:8780/cloud/image/v2/images/1")).status_code == 299
