@@ -41,8 +41,7 @@ def allowed(request: Request, ctx: RequestContext, rule: str,
     memo: dict[Any, bool] = request.scope.setdefault("stackling.policy", {})
     try:
         key: Any = (rule, frozenset(target.items()))
-        hash(key)
-    except TypeError:
+    except TypeError:  # a target with unhashable values is not memoized
         key = None
     if key is not None and key in memo:
         return memo[key]

@@ -104,14 +104,11 @@ def filters_for(spec: RequestSpec, ctx: FilterContext) -> list[Filter]:
     wanted = [(rc, amount) for rc, amount in spec.flavor.resources().items() if amount > 0]
 
     def fits(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
-        # ProviderUsage.fits (InventorySpec.admits inlined), with the request's non-zero
-        # amounts listed once per request: this runs for every host on every request
+        # ProviderUsage.fits, with the request's non-zero amounts listed once per request
         inventories, used = h.provider.inventories, h.provider.used
         for rc, amount in wanted:
             inv = inventories.get(rc)
-            if (inv is None or amount < inv.min_unit or amount > inv.largest
-                    or amount % inv.step_size
-                    or used.get(rc, 0) + amount > inv.capacity):
+            if inv is None or not inv.admits(amount, used.get(rc, 0)):
                 return False
         return True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import bindparam, delete, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,7 +81,12 @@ async def bootstrap(store: Store) -> None:
 
 def _visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
     """Non-admins see public flavors and private ones shared with their project."""
-    shared = select(FlavorProject.flavor_id).where(FlavorProject.project_id == ctx.project_id)
+    return _visible_to(ctx.project_id)
+
+
+def _visible_to(project: Any):  # type: ignore[no-untyped-def]
+    """:func:`_visible` for ``project`` (a value or a bound parameter)."""
+    shared = select(FlavorProject.flavor_id).where(FlavorProject.project_id == project)
     return or_(Flavor.is_public == true(), Flavor.id.in_(shared))
 
 
@@ -90,9 +95,7 @@ _SPECS_OF: Final = select(FlavorExtraSpec.flavor_id, FlavorExtraSpec.key,
                           FlavorExtraSpec.value).where(
     FlavorExtraSpec.flavor_id.in_(bindparam("ids", expanding=True)))
 _BY_FLAVORID: Final = select(Flavor).where(Flavor.flavorid == bindparam("flavorid"))
-_VISIBLE_BY_FLAVORID: Final = _BY_FLAVORID.where(or_(
-    Flavor.is_public == true(), Flavor.id.in_(select(FlavorProject.flavor_id).where(
-        FlavorProject.project_id == bindparam("project")))))
+_VISIBLE_BY_FLAVORID: Final = _BY_FLAVORID.where(_visible_to(bindparam("project")))
 
 
 async def _load_specs(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, str]]:
