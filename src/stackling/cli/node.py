@@ -19,6 +19,7 @@ from stackling.cli import split
 from stackling.cli.component import Component
 from stackling.cli.components import COMPONENTS
 from stackling.cli.up import check_choices, resolve_defaults, say
+from stackling.common import heap
 from stackling.common.config import Config
 from stackling.common.logging import configure_logging
 
@@ -63,6 +64,7 @@ async def run_node(config: Config, roles: list[str]) -> int:
                 await components[table[role]].start_role(role, runtime)
             say(f"node running {', '.join(roles)} (virt {config.virt}, dataplane "
                 f"{config.dataplane}); identity {runtime.identity_url}")
+            heap.settle()
             await stop.wait()
             say("stopping")
     except split.SplitError as exc:

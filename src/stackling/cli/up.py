@@ -37,6 +37,7 @@ from stackling.clients.identity import (
 )
 from stackling.clients.local import LocalTransport
 from stackling.clients.session import ServiceSession
+from stackling.common import heap
 from stackling.common.config import Config
 from stackling.common.ids import new_secret
 from stackling.common.logging import configure_logging
@@ -328,6 +329,7 @@ async def run_up(config: Config) -> int:
         mounted = await start_components(prepared, config, bus, stack, http=http)
         app = build_root_app(identity, config, mounted)
         local.attach(app)
+        heap.settle()
         runfile = _write_runfile(config)
         stack.callback(runfile.unlink, missing_ok=True)
         clouds = config.data_dir / "clouds.yaml"
@@ -383,6 +385,7 @@ async def run_serve(config: Config, services: list[str]) -> int:
             prefixes = ", ".join(
                 (["/identity"] if "identity" in services else []) + [c.prefix for c, _ in mounted])
             say(f"serving on {config.public_url()} ({prefixes})")
+            heap.settle()
             await serve_app(app, config, sock)
     except split.SplitError as exc:
         say(str(exc))

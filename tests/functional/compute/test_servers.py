@@ -164,6 +164,10 @@ async def test_other_projects_servers_do_not_exist(compute_cloud: ComputeCloud) 
     assert r.status_code == 404
     r = await compute_cloud.request("DELETE", f"/servers/{created['id']}", user="demo")
     assert r.status_code == 404
+    assert r.json()["itemNotFound"]["message"] == f"Instance {created['id']} could not be found."
+    assert (await compute_cloud.show(created["id"]))["status"] == "ACTIVE"  # untouched
+    r = await compute_cloud.request("DELETE", "/servers/" + "0" * 8 + "-0000-4000-8000-" + "0" * 12)
+    assert r.status_code == 404
 
 
 async def test_delete_while_building(compute_cloud: ComputeCloud) -> None:

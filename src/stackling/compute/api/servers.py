@@ -309,8 +309,11 @@ async def update_server(request: Request, server_id: str) -> JSONResponse:
 @router.delete("/{server_id}")
 async def delete_server(request: Request, server_id: str) -> Response:
     ctx = await caller(request)
-    rec = await load(request, ctx, server_id)
-    authorize(request, ctx, "os_compute_api:servers:delete", _server_target(rec))
+    # the row alone: the delete needs the owner for the policy and a 404, not a view
+    row = await servers.get_instance(compute(request), server_id)
+    owned(ctx, row.project_id, not_found(server_id))
+    authorize(request, ctx, "os_compute_api:servers:delete",
+              {"project_id": row.project_id, "user_id": row.user_id})
     await servers.delete_server(compute(request), ctx, server_id)
     return Response(status_code=204)
 

@@ -253,6 +253,13 @@ async def _host_statuses(svc: ComputeService, session: AsyncSession,
             r.host_status = "UP"
 
 
+async def get_instance(svc: ComputeService, uuid: str) -> Instance:
+    """The server's instance row alone (404 if it is gone): what a policy check and a
+    404 need, without the rest of a view."""
+    async with svc.store.read() as session:
+        return await get_row(session, uuid)
+
+
 async def get_server(svc: ComputeService, uuid: str) -> ServerRecord:
     async with svc.store.read() as session:
         records = await load_records(session, [await get_row(session, uuid)])
