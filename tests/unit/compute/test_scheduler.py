@@ -147,3 +147,37 @@ def test_the_fast_paths_agree_with_the_general_ones() -> None:
     assert filter_hosts(hosts, request, ctx, limit=5) == general[:5]
     for weigher, bulk in weighers._BULK.items():
         assert bulk(hosts) == [weigher(h, request, ctx) for h in hosts]
+
+
+def test_the_one_pass_ranking_gives_weighs_order() -> None:
+    """ranking.best_first's one-pass path yields the hosts filter_hosts + weigh give, in the
+    same order (ties included), for spread and pack, with and without a limit; requests
+    with more filters or a soft group policy take the general path."""
+    import random
+
+    from stackling.compute.scheduler import ranking
+
+    rnd = random.Random(5)
+    hosts = []
+    for i in range(400):
+        h = host(f"h{i}", up=rnd.random() > 0.1, disabled=rnd.random() < 0.1,
+                 ram=rnd.choice([1024, 4096]), used_ram=rnd.choice([0, 512, 1024, 2048]))
+        h.provider.inventories["VCPU"] = InventorySpec(
+            8, reserved=rnd.randint(0, 2), step_size=rnd.choice([1, 2]),
+            allocation_ratio=rnd.choice([1.0, 4.0]))
+        h.provider.used["VCPU"] = rnd.choice([0, 4, 8])
+        if i % 37 == 0:
+            del h.provider.inventories["MEMORY_MB"]
+        hosts.append(h)
+    for request in (spec(), spec(group_policy="soft-anti-affinity"),
+                    spec(availability_zone="nova"), spec(ignore_hosts=["h3", "h5"])):
+        ctx = FilterContext(group_hosts={"h7": 2, "h9": 1})
+        for mode in ("spread", "pack"):
+            for limit in (None, 50):
+                expected = weigh(filter_hosts(hosts, request, ctx, limit), request, ctx, mode)
+                got = list(ranking.best_first(hosts, request, ctx, mode, limit))
+                assert [h.host for h in got] == [h.host for h in expected], (request, mode)
+                assert len(expected) > 10
+    solo, full = host("solo"), host("full", used_ram=4096)
+    assert list(ranking.best_first([full, solo], spec(), FilterContext(), "spread")) == [solo]
+    assert list(ranking.best_first([full], spec(), FilterContext(), "spread")) == []

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -45,9 +46,9 @@ from stackling.compute.rpcapi import (
     ResizeInstance,
     ScheduleInstances,
 )
-from stackling.compute.scheduler.filters import FilterContext, HostState, filter_hosts
+from stackling.compute.scheduler.filters import FilterContext, HostState
 from stackling.compute.scheduler.host_cache import HostCache
-from stackling.compute.scheduler.weighers import weigh
+from stackling.compute.scheduler.ranking import best_first
 from stackling.compute.service import hosts, instance_actions, placement, resize
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import compare_and_swap, exhausted, set_error
@@ -138,11 +139,11 @@ class Scheduler:
                 setattr(ctx, attr, found)
         return ctx
 
-    def select(self, spec: RequestSpec, ctx: FilterContext) -> list[HostState]:
-        """The hosts that pass every filter (at most ``MAX_CANDIDATES``), best first."""
-        passing = filter_hosts(self.cache.candidates(spec.requested_host, MAX_CANDIDATES),
-                               spec, ctx, MAX_CANDIDATES)
-        return weigh(passing, spec, ctx, self.svc.conf.weigher)
+    def select(self, spec: RequestSpec, ctx: FilterContext) -> Iterator[HostState]:
+        """The hosts that pass every filter (at most ``MAX_CANDIDATES``), best first
+        (lazily: see ``ranking``)."""
+        return best_first(self.cache.candidates(spec.requested_host, MAX_CANDIDATES),
+                          spec, ctx, self.svc.conf.weigher, MAX_CANDIDATES)
 
     async def select_and_claim(self, spec: RequestSpec, request_id: str | None = None,
                                started: datetime | None = None) -> HostState | None:
