@@ -14,9 +14,9 @@ import re
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from stackling.clients.image import Image
 from stackling.common.context import RequestContext
@@ -48,6 +48,7 @@ from stackling.compute.service import (
 )
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import compare_and_swap
+from stackling.db.base import table_of
 
 log = logging.getLogger("stackling.compute.create")
 
@@ -212,6 +213,15 @@ def _block_devices(req: CreateRequest, image_id: str | None) -> list[BlockDevice
     return devices
 
 
+# a server's records, written with prebuilt Core inserts (no ORM objects, no flush)
+_NEW_INSTANCE: Final = insert(table_of(Instance))
+_NEW_METADATA: Final = insert(table_of(InstanceMetadata))
+_NEW_TAG: Final = insert(table_of(InstanceTag))
+_NEW_BDM: Final = insert(table_of(BlockDeviceMapping))
+_NEW_MEMBER: Final = insert(table_of(ServerGroupMember))
+_NEW_SPEC: Final = insert(table_of(RequestSpecRow))
+
+
 async def create_servers(svc: ComputeService, ctx: RequestContext,
                          req: CreateRequest) -> CreateResult:
     """Flow step 4: check, record (building/scheduling) and cast to the scheduler."""
@@ -279,7 +289,8 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
             name = req.name if count == 1 and req.max_count == 1 else f"{req.name}-{index + 1}"
             hostname = (req.hostname if req.hostname else
                         sanitize_hostname(name, f"server-{uuid}"))
-            row = Instance(
+            image_ref = image.id if image and req.image_ref else ""
+            await session.execute(_NEW_INSTANCE, dict(
                 uuid=uuid, project_id=project_id, user_id=ctx.user_id or "",
                 display_name=name, display_description=req.description, hostname=hostname,
                 reservation_id=reservation_id, launch_index=index,
@@ -287,21 +298,22 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
                 task_state=states.Task.SCHEDULING, power_state=states.NOSTATE,
                 flavor=info.model_dump(), vcpus=flavor.vcpus, memory_mb=flavor.memory_mb,
                 root_gb=flavor.root_gb, ephemeral_gb=flavor.ephemeral_gb,
-                image_ref=image.id if image and req.image_ref else "", key_name=req.key_name,
+                image_ref=image_ref, key_name=req.key_name,
                 key_data=key_data, user_data=req.user_data,
                 config_drive="True" if req.config_drive else "",
                 auto_disk_config=req.auto_disk_config, access_ip_v4=req.access_ip_v4,
                 access_ip_v6=req.access_ip_v6, root_device_name="/dev/vda",
                 security_groups=[{"name": n} for n in (req.security_groups or ["default"])],
-                system_metadata=_image_properties(image), created_at=now, updated_at=now)
-            session.add(row)
-            await session.flush()
-            for key, value in req.metadata.items():
-                session.add(InstanceMetadata(instance_uuid=uuid, key=key, value=value))
-            for tag in dict.fromkeys(req.tags):
-                session.add(InstanceTag(instance_uuid=uuid, tag=tag))
+                system_metadata=_image_properties(image), created_at=now, updated_at=now))
+            if req.metadata:
+                await session.execute(_NEW_METADATA, [
+                    {"instance_uuid": uuid, "key": key, "value": value}
+                    for key, value in req.metadata.items()])
+            if req.tags:
+                await session.execute(_NEW_TAG, [{"instance_uuid": uuid, "tag": tag}
+                                                 for tag in dict.fromkeys(req.tags)])
             for bd in devices:
-                session.add(BlockDeviceMapping(
+                await session.execute(_NEW_BDM, dict(
                     uuid=new_uuid(), instance_uuid=uuid, source_type=bd.source_type,
                     destination_type=bd.destination_type, boot_index=bd.boot_index,
                     device_name=bd.device_name, image_id=bd.uuid if bd.source_type == "image"
@@ -311,18 +323,19 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
                     guest_format=bd.guest_format, disk_bus=bd.disk_bus,
                     device_type=bd.device_type, volume_type=bd.volume_type, tag=bd.tag))
             if group is not None:
-                session.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
+                await session.execute(_NEW_MEMBER, {"group_id": group.id,
+                                                    "instance_uuid": uuid})
             spec = RequestSpec(
                 instance_uuid=uuid, project_id=project_id, user_id=ctx.user_id or "",
-                flavor=info, image_ref=row.image_ref, availability_zone=zone,
+                flavor=info, image_ref=image_ref, availability_zone=zone,
                 group_uuid=group.uuid if group else None,
                 group_policy=group.policy if group else None,
                 group_rules=dict(group.rules) if group else {},
                 scheduler_hints=dict(req.scheduler_hints), requested_host=forced_host,
-                requested_node=forced_node, image=_image_meta(image) if row.image_ref
+                requested_node=forced_node, image=_image_meta(image) if image_ref
                 else None, requested_networks=ports)
-            session.add(RequestSpecRow(instance_uuid=uuid, spec={
-                **spec.model_dump(), "networks": req.networks}))
+            await session.execute(_NEW_SPEC, {"instance_uuid": uuid, "spec": {
+                **spec.model_dump(), "networks": req.networks}})
             await instance_actions.record(session, ctx, uuid, "create")
             specs.append(spec)
     uuids = [s.instance_uuid for s in specs]
