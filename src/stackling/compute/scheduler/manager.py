@@ -118,6 +118,9 @@ class Scheduler:
 
     async def filter_context(self, spec: RequestSpec) -> FilterContext:
         ctx = FilterContext()
+        hints = spec.scheduler_hints
+        if not (spec.group_uuid or hints.get("same_host") or hints.get("different_host")):
+            return ctx  # nothing to read
         async with self.svc.store.read() as session:
             if spec.group_uuid:
                 rows = (await session.execute(

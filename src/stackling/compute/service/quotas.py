@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Final
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, false, func, select, update
+from sqlalchemy import bindparam, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import ComputeQuotaConfig
@@ -35,20 +36,30 @@ LEGACY = ("floating_ips", "fixed_ips", "security_groups", "security_group_rules"
 DEFAULT_CLASS = "default"
 
 
+#: per database, the lock rows known to exist (they are never deleted; :func:`lock` makes
+#: one again should it be gone all the same)
+_KNOWN: Final[WeakKeyDictionary[Store, set[str]]] = WeakKeyDictionary()
+
+
 async def ensure_lock(store: Store, key: str) -> None:
     """Make sure the lock row exists (its own transaction; a concurrent creator is fine)."""
+    known = _KNOWN.setdefault(store, set())
+    if key in known:
+        return
     async with store.read() as session:
-        if (await session.get(ProjectLock, key)) is not None:
-            return
-    try:
-        async with store.write() as session:
-            session.add(ProjectLock(project_id=key, generation=0))
-    except Conflict:
-        pass
+        found = (await session.get(ProjectLock, key)) is not None
+    if not found:
+        try:
+            async with store.write() as session:
+                session.add(ProjectLock(project_id=key, generation=0))
+        except Conflict:
+            pass
+    known.add(key)
 
 
 # every boot checks its quota under the project's lock: these are built once
 _PL: Final = table_of(ProjectLock)
+_NEW_LOCK: Final = insert(_PL).values(project_id=bindparam("key"), generation=1)
 _LOCK: Final = update(_PL).where(_PL.c.project_id == bindparam("key")).values(
     generation=_PL.c.generation + 1)
 _DEFAULT_CLASS: Final = select(QuotaClass).where(QuotaClass.class_name == DEFAULT_CLASS)
@@ -65,7 +76,8 @@ _GROUPS_USE: Final = select(func.count()).select_from(ServerGroup).where(
 async def lock(session: AsyncSession, key: str) -> None:
     """Serialize on ``key`` for the rest of this transaction (call :func:`ensure_lock`
     first, outside the transaction)."""
-    await session.execute(_LOCK, {"key": key})
+    if (await session.execute(_LOCK, {"key": key})).rowcount == 0:  # type: ignore[attr-defined]
+        await session.execute(_NEW_LOCK, {"key": key})
 
 
 async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[str, int]:
