@@ -302,3 +302,23 @@ def run_wrk(url: str, *, script: str, env: dict[str, str], duration: float,
         non_2xx=j["status"], errors={k: j[k] for k in ("connect", "read", "write", "timeout")},
         latency_ms={k: round(j[k] / 1000, 2) for k in ("p50", "p90", "p99", "mean", "max")},
         wrk_cpu_s=round(cpu, 2), raw=proc.stdout)
+
+
+# ---------------------------------------------------------------- machine reference
+
+def python_speed_ms(rounds: int = 5) -> float:
+    """CPU milliseconds of a fixed pure-Python workload (dicts, ints, strings, a sort; the
+    best of ``rounds``): how fast this machine runs Python at the moment. On the shared
+    VMs these benchmarks run on, one commit's figures move by a third between hours; this
+    reference moves with them, so runs from different hours can be compared."""
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        table: dict[int, int] = {}
+        for i in range(300_000):
+            key = i % 1024
+            table[key] = table.get(key, 0) + i
+        sorted(str(v) for v in table.values())
+        best = min(best, time.process_time() - t0)
+    return round(best * 1000, 1)
+

@@ -52,7 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
-from benchlib import BENCH_DIR, CpuWindow, ProcTree, wait_http
+from benchlib import BENCH_DIR, CpuWindow, ProcTree, python_speed_ms, wait_http
 from identity import Failure, host_info, stackling_command
 
 README = BENCH_DIR / "README.md"
@@ -511,6 +511,9 @@ def markdown(res: dict[str, Any]) -> str:
         f"(RSS {b['idle_rss_mb']} MB).",
         f"- Other processes used {a['other_cores']} / {b['other_cores']} cores during (a) / "
         "(b): the machine is shared.",
+        f"- Machine reference (`benchlib.python_speed_ms`, a fixed pure-Python workload, "
+        f"lower is faster): {' / '.join(str(v) for v in res.get('python_speed_ms', []))} ms "
+        "before the first case and after each.",
         "",
         END,
     ]
@@ -538,9 +541,12 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                            "command": "bench/run compute " + " ".join(sys.argv[1:])}
     hosts = {"latency": args.latency_hosts, "throughput": args.throughput_hosts,
              "scheduling": args.sched_hosts}
+    speeds = [python_speed_ms()]
     for case in args.only.split(","):
         res[case] = await run_case(args, hosts[case], case)
         res["stackling_commit"] = res[case]["commit"]
+        speeds.append(python_speed_ms())
+    res["python_speed_ms"] = speeds  # before the first case and after each
     res["command"] = res["command"].strip()
     return res
 
