@@ -29,6 +29,7 @@ import random
 import time
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.timeutils import as_aware, utcnow
 from stackling.compute.models import ComputeNode, Service
@@ -127,15 +128,15 @@ class HostCache:
         start = random.randrange(len(self.hosts))  # noqa: S311 - spreading, not secrets
         return self.hosts[start:] + self.hosts[:start]
 
-    async def verify(self, host: HostState, zone: str | None) -> bool:
-        """Re-read ``host``'s service (and its zone, when the request names one) and update
-        the cached state. True if it still takes new servers in ``zone``."""
+    async def verify(self, session: AsyncSession, host: HostState, zone: str | None) -> bool:
+        """Re-read ``host``'s service (and its zone, when the request names one) in
+        ``session`` (the claim's transaction) and update the cached state. True if it still
+        takes new servers in ``zone``."""
         conf = self.svc.conf
-        async with self.svc.store.read() as session:
-            service = (await hosts.compute_services(session, {host.host})).get(host.host)
-            if zone is not None:
-                zones = await hosts.host_zones(session, conf.default_availability_zone)
-                host.zone = zones.get(host.host, conf.default_availability_zone)
+        service = (await hosts.compute_services(session, {host.host})).get(host.host)
+        if zone is not None:
+            zones = await hosts.host_zones(session, conf.default_availability_zone)
+            host.zone = zones.get(host.host, conf.default_availability_zone)
         host.up = service is not None and hosts.is_up(service, conf.service_down_time)
         host.disabled = service is None or service.disabled
         return host.up and not host.disabled and (zone is None or host.zone == zone)

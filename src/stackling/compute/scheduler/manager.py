@@ -72,6 +72,11 @@ class _Lost(Exception):
     """The claim lost a race; the transaction rolls back."""
 
 
+class _Down(Exception):
+    """The host's service went down or was disabled (or left the zone) since the cache
+    saw it; the transaction rolls back."""
+
+
 class _Deleted(Exception):
     """The bind found the instance deleted (or no longer scheduling); the claim rolls back."""
 
@@ -161,10 +166,12 @@ class Scheduler:
             if fresh:  # nothing fits the view: reload it before saying so
                 await self.cache.refresh()
             for host in self.select(spec, ctx):
-                if not await self.cache.verify(host, spec.availability_zone):
-                    continue
                 try:
                     async with self.svc.store.write() as session:
+                        # the host's service, read again where the claim is made
+                        if not await self.cache.verify(session, host,
+                                                       spec.availability_zone):
+                            raise _Down
                         if not await placement.claim_in(
                                 session, host.provider.id, spec.instance_uuid, resources,
                                 project_id=spec.project_id, user_id=spec.user_id,
@@ -176,6 +183,8 @@ class Scheduler:
                             await instance_actions.event_in(
                                 session, spec.instance_uuid, request_id, EVENT, "done",
                                 result="Success", started=started)
+                except _Down:
+                    continue
                 except _Lost:
                     log.debug("claim on %s lost a race; trying the next host", host.node)
                     continue

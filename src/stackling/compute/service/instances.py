@@ -9,7 +9,7 @@ Of two concurrent actions only one finds the row as it expected; the other gets 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -228,10 +228,14 @@ def locked(uuid: str) -> Conflict:
 
 async def start_action(store: Store, ctx: RequestContext, uuid: str, action: states.Action,
                        values: Mapping[str, Any] | None = None,
-                       record: str | None = None) -> Instance:
+                       record: str | None = None,
+                       then: Callable[[AsyncSession, Instance], Awaitable[None]] | None = None
+                       ) -> Instance:
     """Move the server into ``action.task`` by compare-and-swap and record the instance
     action (``record``: its name in os-instance-actions). Returns the updated row.
     404 if the server is gone, 409 if it is locked or in a state the action does not allow.
+    ``then(session, row)`` runs in the same transaction once the action has won (to read
+    what the action needs as of that moment).
     """
     async with store.write() as session:
         won = await compare_and_swap(
@@ -244,6 +248,8 @@ async def start_action(store: Store, ctx: RequestContext, uuid: str, action: sta
             raise invalid_state(row, action.name)
         if record:
             await instance_actions.record(session, ctx, uuid, record)
+        if then is not None:
+            await then(session, row)
         return row
 
 

@@ -302,14 +302,22 @@ async def update_server(svc: ComputeService, ctx: RequestContext, uuid: str,
 
 async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
     """Start the delete (409 if locked); the agent of the server's host finishes it."""
-    row = await start_action(svc.store, ctx, uuid, states.action("delete"), record="delete")
+    up, volumes, metadata = False, [], None
+
+    async def read_host(session: AsyncSession, row: Instance) -> None:
+        # what the agent is sent, as of the moment the delete won
+        nonlocal up, volumes, metadata
+        if not row.host:
+            return
+        service = (await hosts.compute_services(session, {row.host})).get(row.host)
+        up = service is not None and hosts.is_up(service, svc.conf.service_down_time)
+        if up:
+            volumes = await volume_attachments.release_refs_in(session, uuid)
+            metadata = (await metadata_of(session, [uuid])).get(uuid)
+
+    row = await start_action(svc.store, ctx, uuid, states.action("delete"), record="delete",
+                             then=read_host)
     if row.host:
-        async with svc.store.read() as session:
-            service = (await hosts.compute_services(session, {row.host})).get(row.host)
-            up = service is not None and hosts.is_up(service, svc.conf.service_down_time)
-            if up:
-                volumes = await volume_attachments.release_refs_in(session, uuid)
-                metadata = (await metadata_of(session, [uuid])).get(uuid)
         if up:
             try:
                 await svc.agents.cast(row.host, TerminateInstance(
