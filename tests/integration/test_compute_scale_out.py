@@ -205,6 +205,10 @@ def test_servers_land_on_two_compute_nodes(rabbit: RabbitNode, postgres: str,
 
             placed = _poll("servers ACTIVE", hosts, procs)
             assert set(placed.values()) == set(NODES), placed
+            r = client.get(f"{compute}/servers/detail", headers={
+                **headers, "OpenStack-API-Version": "compute 2.96"})
+            assert r.status_code == 200, r.text  # the view's JSON reads run on PostgreSQL
+            assert {s["pinned_availability_zone"] for s in r.json()["servers"]} == {None}
 
             assert procs.stop(NODES[1]) == 0
             _poll(f"{NODES[1]} down", lambda: services()[NODES[1]]["state"] == "down", procs)

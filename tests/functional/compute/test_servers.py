@@ -72,6 +72,13 @@ async def test_show_shapes_by_microversion(compute_cloud: ComputeCloud) -> None:
     assert "host_status" not in new
     admin = await compute_cloud.show(created["id"], version="2.16")
     assert admin["host_status"] == "UP"
+    pinned = await compute_cloud.boot("pinned", availability_zone="nova", version="2.96")
+    r = await compute_cloud.request("GET", "/servers/detail", version="2.96")
+    shown = {s["id"]: s["pinned_availability_zone"] for s in r.json()["servers"]}
+    assert shown[pinned["id"]] == "nova"
+    unpinned = await compute_cloud.boot("unpinned", version="2.96")
+    assert (await compute_cloud.show(unpinned["id"], version="2.96"))[
+        "pinned_availability_zone"] is None
     assert admin["OS-EXT-SRV-ATTR:instance_name"].startswith("instance-")
 
 

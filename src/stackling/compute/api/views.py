@@ -159,7 +159,7 @@ def server_detail(request: Request, rec: ServerRecord, *, is_admin: bool,
     if at_least(request, "2.90") and not extended:
         s["OS-EXT-SRV-ATTR:hostname"] = row.hostname
     if full and at_least(request, "2.96"):
-        s["pinned_availability_zone"] = rec.spec.get("availability_zone")
+        s["pinned_availability_zone"] = rec.pinned_zone
     return s
 
 

@@ -61,7 +61,8 @@ class ServerRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     fault: InstanceFault | None = None
-    spec: dict[str, Any] = field(default_factory=dict)
+    #: the zone the request spec pins the server to (2.96 shows it), if any
+    pinned_zone: str | None = None
     volumes: list[tuple[str, bool]] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     host_status: str = ""
@@ -103,7 +104,9 @@ _TAGS_OF: Final = select(_TAG.instance_uuid, _TAG.tag).where(
     _TAG.instance_uuid.in_(_UUIDS)).order_by(_TAG.tag)
 _FAULTS_OF: Final = select(table_of(InstanceFault)).where(
     _FAULT.instance_uuid.in_(_UUIDS)).order_by(_FAULT.id)
-_SPECS_OF: Final = select(_SPEC.instance_uuid, _SPEC.spec).where(_SPEC.instance_uuid.in_(_UUIDS))
+# views show one field of the (large) spec: only that is read and decoded
+_ZONES_OF: Final = select(_SPEC.instance_uuid, _SPEC.spec["availability_zone"].as_string()
+                          ).where(_SPEC.instance_uuid.in_(_UUIDS))
 _VOLUMES_OF: Final = select(_BDM.instance_uuid, _BDM.volume_id, _BDM.delete_on_termination).where(
     _BDM.instance_uuid.in_(_UUIDS), _BDM.volume_id.is_not(None)).order_by(_BDM.id)
 _GROUPS_OF: Final = select(_MEMBER.instance_uuid, _GROUP.uuid).select_from(
@@ -120,7 +123,7 @@ async def metadata_of(session: AsyncSession, uuids: list[str]) -> dict[str, dict
 
 
 async def load_records(session: AsyncSession, rows: list[Instance]) -> list[ServerRecord]:
-    """Rows plus metadata, tags, latest fault, request spec, volumes, groups (a handful of
+    """Rows plus metadata, tags, latest fault, pinned zone, volumes, groups (a handful of
     queries whatever the number of rows)."""
     uuids = [r.uuid for r in rows]
     if not uuids:
@@ -133,7 +136,7 @@ async def load_records(session: AsyncSession, rows: list[Instance]) -> list[Serv
     faults: dict[str, InstanceFault] = {}
     for f in (await session.execute(_FAULTS_OF, params)).mappings():
         faults[f["instance_uuid"]] = InstanceFault(**f)  # the latest wins
-    specs = {uuid: spec for uuid, spec in await session.execute(_SPECS_OF, params)}
+    zones = {uuid: zone for uuid, zone in await session.execute(_ZONES_OF, params)}
     volumes: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for uuid, volume_id, delete_on_termination in await session.execute(_VOLUMES_OF, params):
         volumes[uuid].append((str(volume_id), delete_on_termination))
@@ -141,7 +144,7 @@ async def load_records(session: AsyncSession, rows: list[Instance]) -> list[Serv
     for uuid, group in await session.execute(_GROUPS_OF, params):
         groups[uuid].append(group)
     return [ServerRecord(r, meta.get(r.uuid, {}), tags.get(r.uuid, []), faults.get(r.uuid),
-                         specs.get(r.uuid, {}), volumes.get(r.uuid, []),
+                         zones.get(r.uuid), volumes.get(r.uuid, []),
                          groups.get(r.uuid, [])) for r in rows]
 
 
