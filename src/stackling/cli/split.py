@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
@@ -28,6 +27,7 @@ from stackling.clients.session import ServiceSession
 from stackling.common.config import Config
 from stackling.web.auth import CachingValidator
 from stackling.web.metrics import metrics_app
+from stackling.web.responses import JSONResponse
 
 LOG = logging.getLogger(__name__)
 INTERFACES = ("public", "internal", "admin")

@@ -21,7 +21,6 @@ import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
@@ -49,6 +48,7 @@ from stackling.network.dataplane import missing_tools as dataplane_missing_tools
 from stackling.web.fastlane import FastLane
 from stackling.web.metrics import metrics_app
 from stackling.web.protocol import CoalescingHttpToolsProtocol
+from stackling.web.responses import JSONResponse
 
 UNAVAILABLE: dict[tuple[str, str], str] = {}
 

@@ -12,11 +12,11 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
 
 from stackling.clients.network import NetworkClient
 from stackling.common.errors import NotFound, StacklingError
 from stackling.compute.api.common import authorize, caller, compute
+from stackling.web.responses import JSONResponse
 
 log = logging.getLogger("stackling.compute.api")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.errors import BadRequest
 from stackling.compute.api.common import (
@@ -23,6 +23,7 @@ from stackling.compute.api.common import (
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.views import usage_time
 from stackling.compute.service import aggregates
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/os-aggregates")
 

@@ -9,11 +9,12 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.errors import BadRequest
 from stackling.compute.api.common import authorize, caller, compute, invalid, json_body
 from stackling.compute.service import assisted_snapshots
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import select
-from starlette.responses import JSONResponse
 
 from stackling.common.errors import BadRequest, Conflict, NotFound, StacklingError
 from stackling.compute.api.common import authorize, caller, compute, invalid, json_body
@@ -15,6 +14,7 @@ from stackling.compute.api.microversion import at_least
 from stackling.compute.api.servers import load
 from stackling.compute.models import Instance
 from stackling.compute.rpcapi import ExternalEvent
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 

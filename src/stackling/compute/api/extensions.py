@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
 
 from stackling.common.errors import NotFound
 from stackling.compute.api.common import caller
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/extensions")
 

@@ -9,7 +9,7 @@ import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.clients.network import Network, NetworkClient
 from stackling.common.context import RequestContext
@@ -17,6 +17,7 @@ from stackling.common.errors import BadRequest, Conflict, Forbidden, NotFound
 from stackling.compute.api.common import json_body
 from stackling.compute.api.security_groups import network, start
 from stackling.compute.service.instances import ServerRecord
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 RULE = "os_compute_api:os-floating-ips"

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.errors import BadRequest, NotFound
 from stackling.compute.api.common import (
@@ -23,6 +23,7 @@ from stackling.compute.api.microversion import at_least
 from stackling.compute.api.views import usage_time
 from stackling.compute.service import hosts
 from stackling.web.pagination import page_links, parse_limit
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.clients.image import Image
 from stackling.common.context import RequestContext
@@ -15,6 +15,7 @@ from stackling.compute.api.common import caller, compute, json_body, links, root
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.server_body import metadata
 from stackling.web.pagination import page_links, parse_limit
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/images")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
 
 from stackling.common.errors import NotFound
 from stackling.compute.api.common import allowed, authorize, caller, compute
@@ -15,6 +14,7 @@ from stackling.compute.api.views import host_id, usage_time
 from stackling.compute.models import InstanceAction, InstanceActionEvent
 from stackling.compute.service import instance_actions
 from stackling.compute.service.instances import get_row, not_found
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/servers/{server_id}/os-instance-actions")
 

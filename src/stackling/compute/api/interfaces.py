@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.clients.network import NetworkClient, Port
 from stackling.common.errors import BadRequest, NotFound
@@ -17,6 +17,7 @@ from stackling.compute.api.microversion import at_least
 from stackling.compute.api.servers import load
 from stackling.compute.service import requested_networks
 from stackling.compute.service.instances import invalid_state
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/servers/{server_id}/os-interface")
 

@@ -8,7 +8,7 @@ import string as strings
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest
@@ -26,6 +26,7 @@ from stackling.compute.api.microversion import at_least
 from stackling.compute.api.views import keypair_basic, keypair_created, keypair_show
 from stackling.compute.service import keypairs, quotas
 from stackling.web.pagination import page_links, parse_limit
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/os-keypairs")
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
 
 from stackling.clients.network import Network
 from stackling.common.errors import NotFound
 from stackling.compute.api.common import caller
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.security_groups import present, start
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 

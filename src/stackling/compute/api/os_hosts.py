@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
 
 from stackling.common.errors import BadRequest, NotFound, NotImplementedYet
 from stackling.compute.api.common import authorize, caller, compute, json_body
 from stackling.compute.api.microversion import at_least
 from stackling.compute.service import hosts
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/os-hosts")
 

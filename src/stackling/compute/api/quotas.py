@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.errors import BadRequest
 from stackling.compute.api.common import authorize, boolean, caller, compute, json_body, obj
 from stackling.compute.api.microversion import at_least
 from stackling.compute.service import quotas
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 

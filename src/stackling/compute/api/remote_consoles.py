@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, Conflict, NotFound, StacklingError
@@ -25,6 +25,7 @@ from stackling.compute.api.server_actions import action
 from stackling.compute.api.servers import load_authorized
 from stackling.compute.console.tokens import ConsoleAuth, load_secret
 from stackling.compute.service.instances import ServerRecord
+from stackling.web.responses import JSONResponse
 from stackling.web.urls import origin
 
 router = APIRouter(prefix="/v2.1/servers")

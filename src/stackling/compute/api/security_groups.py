@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.clients.network import NetworkClient
 from stackling.common.context import RequestContext
@@ -21,6 +21,7 @@ from stackling.compute.api.microversion import at_least
 from stackling.compute.api.servers import load_authorized
 from stackling.compute.service import actions
 from stackling.compute.service.instances import ServerRecord
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 RULE = "os_compute_api:os-security-groups"

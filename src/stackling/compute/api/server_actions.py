@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, Conflict
@@ -37,6 +37,7 @@ from stackling.compute.service import resize as resizing
 from stackling.compute.service import snapshot as snapshotting
 from stackling.compute.service.instances import ServerRecord
 from stackling.compute.service.rebuild import RebuildRequest
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/servers")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.errors import BadRequest
 from stackling.compute.api.common import (
@@ -24,6 +24,7 @@ from stackling.compute.api.common import (
 from stackling.compute.api.microversion import at_least
 from stackling.compute.service import server_groups
 from stackling.web.pagination import parse_limit
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/os-server-groups")
 

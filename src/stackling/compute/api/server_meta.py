@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.errors import BadRequest, NotFound
 from stackling.compute.api.common import caller, compute, invalid, json_body
@@ -13,6 +13,7 @@ from stackling.compute.api.microversion import at_least
 from stackling.compute.api.server_body import metadata, tags
 from stackling.compute.api.servers import load, load_authorized
 from stackling.compute.service import quotas, server_meta
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/servers/{server_id}")
 

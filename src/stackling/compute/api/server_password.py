@@ -4,11 +4,12 @@ guest posted none) and clear (204)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.compute.api.common import caller, compute
 from stackling.compute.api.servers import load_authorized
 from stackling.compute.service import server_password
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/servers/{server_id}/os-server-password")
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest
@@ -33,6 +33,7 @@ from stackling.compute.service import create as creating
 from stackling.compute.service import servers
 from stackling.compute.service.instances import ServerRecord, not_found
 from stackling.web.pagination import page_links, parse_limit
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/servers")
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import or_, select
-from starlette.responses import JSONResponse
 
 from stackling.common.errors import BadRequest
 from stackling.common.timeutils import utcnow
@@ -18,6 +17,7 @@ from stackling.compute.api.servers import load
 from stackling.compute.models import Instance, Migration
 from stackling.compute.service import hosts
 from stackling.web.pagination import page_links, parse_limit
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
 
 from stackling.compute.api.common import root
 from stackling.compute.api.microversion import MAX_VERSION, MIN_VERSION
+from stackling.web.responses import JSONResponse
 
 router = APIRouter()
 

@@ -11,7 +11,7 @@ import uuid as uuidlib
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.errors import BadRequest
 from stackling.compute.api.common import (
@@ -30,6 +30,7 @@ from stackling.compute.api.microversion import at_least
 from stackling.compute.api.servers import load, load_authorized
 from stackling.compute.models import BlockDeviceMapping
 from stackling.compute.service import volume_attachments as service
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1/servers/{server_id}/os-volume_attachments")
 RULE = "os_compute_api:os-volumes-attachments:"

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.clients.volume import VolumeClient, VolumeNotFound
 from stackling.common.context import RequestContext
@@ -27,6 +27,7 @@ from stackling.compute.api.common import (
 )
 from stackling.compute.api.microversion import at_least
 from stackling.compute.service.volume_attachments import volume_client
+from stackling.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v2.1")
 RULE = "os_compute_api:os-volumes:"

@@ -4,7 +4,7 @@ API with Neutron's error bodies (``{"NeutronError": {"type", "message", "detail"
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.network.api import extras, resources
 from stackling.network.errors import (
@@ -17,6 +17,7 @@ from stackling.network.service.core import NetworkService
 from stackling.web.app import create_service_app
 from stackling.web.auth import TokenValidator
 from stackling.web.errors import neutron_error
+from stackling.web.responses import JSONResponse
 
 ROUTERS = [extras.root, resources.router, extras.router]
 TYPED = (NeutronBadRequest, NeutronConflict, NeutronForbidden, NeutronNotFound)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.context import RequestContext
 from stackling.network.errors import NeutronBadRequest
@@ -19,6 +19,7 @@ from stackling.network.policies import READ_RULES
 from stackling.network.service.core import NetworkService
 from stackling.web.auth import request_context
 from stackling.web.pagination import page_links, parse_limit
+from stackling.web.responses import JSONResponse
 
 RESERVED = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse", "tags",
             "tags-any", "not-tags", "not-tags-any", "tenant_id", "project_id"}

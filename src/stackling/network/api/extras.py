@@ -7,11 +7,12 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.network.api.common import body_of, caller, listing, no_content, service
 from stackling.network.errors import NeutronBadRequest, NeutronForbidden, NeutronNotFound
 from stackling.network.service import agents, availability, quotas, tags
+from stackling.web.responses import JSONResponse
 from stackling.web.urls import base_url
 
 root = APIRouter()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.context import RequestContext
 from stackling.network.api.common import (
@@ -32,6 +32,7 @@ from stackling.network.service import (
     subnets,
 )
 from stackling.network.service.core import NetworkService
+from stackling.web.responses import JSONResponse
 
 Ctx = RequestContext
 Svc = NetworkService

@@ -8,13 +8,14 @@ import json
 from typing import Any
 
 from fastapi import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, Forbidden
 from stackling.volume.service.cinder import VolumeService
 from stackling.web.auth import request_context
 from stackling.web.pagination import parse_limit
+from stackling.web.responses import JSONResponse
 from stackling.web.urls import base_url
 
 _TRUE = {"1", "t", "true", "on", "y", "yes"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
 
 from stackling.volume.api.microversion import MAX_VERSION, MIN_VERSION
+from stackling.web.responses import JSONResponse
 from stackling.web.urls import base_url
 
 router = APIRouter()
