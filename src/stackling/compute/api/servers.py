@@ -29,6 +29,7 @@ from stackling.compute.api.common import (
 from stackling.compute.api.microversion import at_least
 from stackling.compute.api.server_body import HOSTNAME_RE, ip_address, parse_create
 from stackling.compute.api.views import server_basic, server_created, server_detail
+from stackling.compute.models import Instance
 from stackling.compute.service import create as creating
 from stackling.compute.service import servers
 from stackling.compute.service.instances import ServerRecord, not_found
@@ -310,11 +311,13 @@ async def update_server(request: Request, server_id: str) -> JSONResponse:
 @router.delete("/{server_id}")
 async def delete_server(request: Request, server_id: str) -> Response:
     ctx = await caller(request)
-    # the row alone: the delete needs the owner for the policy and a 404, not a view
-    row = await servers.get_instance(compute(request), server_id)
-    owned(ctx, row.project_id, not_found(server_id))
-    authorize(request, ctx, "os_compute_api:servers:delete",
-              {"project_id": row.project_id, "user_id": row.user_id})
-    await servers.delete_server(compute(request), ctx, server_id)
+
+    def allow(row: Instance) -> None:
+        # the owner for the 404 and the policy, checked on the row the delete starts from
+        owned(ctx, row.project_id, not_found(server_id))
+        authorize(request, ctx, "os_compute_api:servers:delete",
+                  {"project_id": row.project_id, "user_id": row.user_id})
+
+    await servers.delete_server(compute(request), ctx, server_id, allow=allow)
     return Response(status_code=204)
 

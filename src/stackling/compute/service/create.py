@@ -276,7 +276,7 @@ async def create_servers(svc: ComputeService, ctx: RequestContext,
             raise Forbidden("Quota exceeded for metadata_items: Requested "
                             f"{len(req.metadata)}, but already used 0 of "
                             f"{limits['metadata_items']} metadata_items")
-        used = await quotas.usage(session, project_id)
+        used = await quotas.usage(session, project_id, groups=False)
         count = _allowed_count(req, limits, used, flavor)
         if group is not None and limits["server_group_members"] >= 0:
             members = (await session.execute(select(func.count()).select_from(

@@ -232,19 +232,23 @@ def locked(uuid: str) -> Conflict:
 async def start_action(store: Store, ctx: RequestContext, uuid: str, action: states.Action,
                        values: Mapping[str, Any] | None = None,
                        record: str | None = None,
-                       then: Callable[[AsyncSession, Instance], Awaitable[None]] | None = None
-                       ) -> Instance:
+                       then: Callable[[AsyncSession, Instance], Awaitable[None]] | None = None,
+                       allow: Callable[[Instance], None] | None = None) -> Instance:
     """Move the server into ``action.task`` by compare-and-swap and record the instance
     action (``record``: its name in os-instance-actions). Returns the updated row.
     404 if the server is gone, 409 if it is locked or in a state the action does not allow.
     ``then(session, row)`` runs in the same transaction once the action has won (to read
-    what the action needs as of that moment).
+    what the action needs as of that moment). ``allow(row)`` raises when the caller may not
+    act on the server (404, 403): it runs before the state is judged, and what it refuses
+    is rolled back, so the caller need not read the row first.
     """
     async with store.write() as session:
         won = await compare_and_swap(
             session, uuid, {"task_state": action.task, **(values or {})},
             task_states=action.task_states, vm_states=action.vm_states, unlocked_for=ctx)
         row = await get_row(session, uuid)
+        if allow is not None:
+            allow(row)
         if not won:
             if row.locked and not ctx.is_admin:
                 raise locked(uuid)

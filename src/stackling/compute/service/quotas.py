@@ -97,13 +97,16 @@ async def limits_for(session: AsyncSession, project_id: str,
     return limits
 
 
-async def usage(session: AsyncSession, project_id: str) -> dict[str, int]:
-    """What the project uses now (deleted servers do not count)."""
+async def usage(session: AsyncSession, project_id: str, *,
+                groups: bool = True) -> dict[str, int]:
+    """What the project uses now (deleted servers do not count); ``groups=False`` leaves
+    out the server groups (a boot does not count them)."""
     key = {"project": project_id}
     count, cores, ram = (await session.execute(_SERVERS_USE, key)).one()
-    groups = (await session.execute(_GROUPS_USE, key)).scalar_one()
-    return {"instances": int(count), "cores": int(cores), "ram": int(ram),
-            "server_groups": int(groups)}
+    used = {"instances": int(count), "cores": int(cores), "ram": int(ram)}
+    if groups:
+        used["server_groups"] = int((await session.execute(_GROUPS_USE, key)).scalar_one())
+    return used
 
 
 async def user_keypairs(session: AsyncSession, user_id: str) -> int:

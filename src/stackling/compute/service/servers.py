@@ -253,13 +253,6 @@ async def _host_statuses(svc: ComputeService, session: AsyncSession,
             r.host_status = "UP"
 
 
-async def get_instance(svc: ComputeService, uuid: str) -> Instance:
-    """The server's instance row alone (404 if it is gone): what a policy check and a
-    404 need, without the rest of a view."""
-    async with svc.store.read() as session:
-        return await get_row(session, uuid)
-
-
 async def get_server(svc: ComputeService, uuid: str) -> ServerRecord:
     async with svc.store.read() as session:
         records = await load_records(session, [await get_row(session, uuid)])
@@ -300,8 +293,10 @@ async def update_server(svc: ComputeService, ctx: RequestContext, uuid: str,
     return await get_server(svc, uuid)
 
 
-async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
-    """Start the delete (409 if locked); the agent of the server's host finishes it."""
+async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str,
+                        allow: Callable[[Instance], None] | None = None) -> None:
+    """Start the delete (409 if locked; ``allow``: the caller's 404/403 on the row, see
+    :func:`start_action`); the agent of the server's host finishes it."""
     up, volumes, metadata = False, [], None
 
     async def read_host(session: AsyncSession, row: Instance) -> None:
@@ -316,7 +311,7 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str) -> 
             metadata = (await metadata_of(session, [uuid])).get(uuid)
 
     row = await start_action(svc.store, ctx, uuid, states.action("delete"), record="delete",
-                             then=read_host)
+                             then=read_host, allow=allow)
     if row.host:
         if up:
             try:
