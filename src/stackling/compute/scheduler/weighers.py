@@ -47,13 +47,11 @@ def weighers(mode: str) -> list[tuple[Weigher, float]]:
     return [(free_ram, sign), (free_vcpus, sign * 0.5), (group_members, 10.0)]
 
 
-def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
-          mode: str) -> list[HostState]:
-    """Best first (ties keep the input order). Each weigher's raw scores are normalized to
-    0..1 across ``hosts`` (all equal: it adds nothing) and added up times its multiplier."""
-    if len(hosts) < 2:
-        return list(hosts)
-    totals = [0.0] * len(hosts)
+def totals(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
+           mode: str) -> list[float]:
+    """Each host's weight: every weigher's raw scores normalized to 0..1 across ``hosts``
+    (all equal: it adds nothing), times its multiplier, added up."""
+    out = [0.0] * len(hosts)
     for weigher, multiplier in weighers(mode):
         if weigher is group_members and spec.group_policy not in ("soft-affinity",
                                                                   "soft-anti-affinity"):
@@ -64,6 +62,15 @@ def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
         if high == low:
             continue
         scale = multiplier / (high - low)
-        totals = [t + (v - low) * scale for t, v in zip(totals, raw, strict=True)]
-    order = sorted(range(len(hosts)), key=totals.__getitem__, reverse=True)  # stable
+        out = [t + (v - low) * scale for t, v in zip(out, raw, strict=True)]
+    return out
+
+
+def weigh(hosts: list[HostState], spec: RequestSpec, ctx: FilterContext,
+          mode: str) -> list[HostState]:
+    """Best first (ties keep the input order), by :func:`totals`."""
+    if len(hosts) < 2:
+        return list(hosts)
+    weights = totals(hosts, spec, ctx, mode)
+    order = sorted(range(len(hosts)), key=weights.__getitem__, reverse=True)  # stable
     return [hosts[i] for i in order]
