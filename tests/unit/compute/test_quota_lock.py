@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from sqlalchemy import delete, select
 
-from stackling.compute.models import Base, ProjectLock
+from stackling.compute.models import ProjectLock
 from stackling.compute.service import quotas
-from stackling.db.engine import create_engine, session_factory
 from stackling.db.store import Store
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> Store:
-    engine = create_engine(f"sqlite:///{tmp_path}/compute.sqlite")
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    return Store(session_factory(engine))
 
 
 async def _generation(store: Store, key: str) -> int | None:
