@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 from stackling.db import sqlite_inline  # noqa: F401  (registers sqlite+stackling)
+from stackling.db.inline_session import InlineSession
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -52,7 +53,11 @@ def create_engine(url: str, echo: bool = False) -> AsyncEngine:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions for ``engine``; on the inline SQLite driver they skip SQLAlchemy's greenlet
+    where nothing can wait (``db/inline_session``)."""
+    inline = engine.dialect.driver == "stackling"
+    return async_sessionmaker(engine, expire_on_commit=False,
+                              class_=InlineSession if inline else AsyncSession)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

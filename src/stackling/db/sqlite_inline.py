@@ -15,6 +15,13 @@ with ``asyncio.sleep`` (the loop runs on; back-off 1 ms .. 50 ms, for up to
 :data:`BUSY_TIMEOUT` seconds). A transaction whose snapshot went stale before its first
 write (``SQLITE_BUSY_SNAPSHOT``) cannot succeed by waiting and fails at once, as it
 would with the busy handler.
+
+Outside a greenlet on the event loop's thread (``db/inline_session`` runs statements there
+directly) there is no way to wait without blocking the loop, so a busy *statement* raises
+:class:`MustWait` before it has done anything, and the caller runs it again the greenlet
+way. A busy *commit* cannot be given back like that (SQLAlchemy has closed its transaction
+by then), and needs none: in WAL mode a commit holds the write lock already and never
+meets a busy database; the plain-sleep fallback is there for the case that cannot happen.
 """
 
 from __future__ import annotations
@@ -36,9 +43,15 @@ _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _BUSY_SNAPSHOT = 517  # SQLITE_BUSY | (2 << 8): a read snapshot older than the last commit
 
 
-def _retrying(call: Callable[[], Any]) -> Any:
+class MustWait(Exception):
+    """A statement met a locked database where waiting would block the event loop; it did
+    nothing, and is to be run again inside SQLAlchemy's greenlet."""
+
+
+def _retrying(call: Callable[[], Any], statement: bool = True) -> Any:
     """``call()``, retried while the database is locked, waiting without blocking the loop
-    (inside SQLAlchemy's greenlet) or with a plain sleep (anywhere else)."""
+    (inside SQLAlchemy's greenlet), given back as :class:`MustWait` (a statement on the
+    loop's thread outside one) or with a plain sleep (anywhere else)."""
     delay = 0.001
     deadline = 0.0
     while True:
@@ -57,6 +70,8 @@ def _retrying(call: Callable[[], Any]) -> Any:
                 raise
             if in_greenlet():
                 await_(asyncio.sleep(delay))
+            elif statement and asyncio._get_running_loop() is not None:
+                raise MustWait from exc
             else:
                 time.sleep(delay)
             delay = min(delay * 2, 0.05)
@@ -136,7 +151,7 @@ class InlineConnection:
         return InlineCursor(self._conn.cursor())
 
     def commit(self) -> None:
-        _retrying(self._conn.commit)
+        _retrying(self._conn.commit, statement=False)
 
     def rollback(self) -> None:
         self._conn.rollback()
