@@ -35,6 +35,7 @@ class Store:
         bind = sessions.kw.get("bind")
         sqlite = bind is not None and bind.dialect.name == "sqlite"
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if sqlite else None
+        self._queued = 0  # writers waiting for (or just woken with) the write lock
         self._inline = bind is not None and sqlite and bind.dialect.driver == "stackling"
 
     def changed(self) -> None:
@@ -56,10 +57,7 @@ class Store:
         finally:
             await session.close()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.session() as session:
-            yield session
+    read = session
 
     @asynccontextmanager
     async def write(self, conflict: str | None = None) -> AsyncIterator[AsyncSession]:
@@ -67,27 +65,39 @@ class Store:
         with ``conflict`` as its message (no SQL, no values leak into the message)."""
         lock = self._write_lock
         if lock is None:
-            async with self._transaction(conflict) as session:
-                yield session
+            async with self.sessions() as session:
+                try:
+                    async with session.begin():
+                        yield session
+                except IntegrityError as exc:
+                    raise _conflict(conflict) from exc
+            self.changed()
             return
-        try:
-            async with asyncio.timeout(LOCK_TIMEOUT):
-                await lock.acquire()
-        except TimeoutError:
-            raise ServiceUnavailable("The database is busy; try again.") from None
-        try:
-            async with self._transaction(conflict) as session:
-                yield session
-        finally:
-            lock.release()
-
-    @asynccontextmanager
-    async def _transaction(self, conflict: str | None) -> AsyncIterator[AsyncSession]:
-        async with self.session() as session:
+        if lock.locked() or self._queued:
+            self._queued += 1
             try:
-                async with session.begin():
-                    yield session
-            except IntegrityError as exc:
-                raise Conflict(conflict or "Conflict occurred attempting to store the resource."
-                               ) from exc
+                async with asyncio.timeout(LOCK_TIMEOUT):
+                    await lock.acquire()
+            except TimeoutError:
+                raise ServiceUnavailable("The database is busy; try again.") from None
+            finally:
+                self._queued -= 1
+        else:
+            # free, and no writer queued that a release has woken but not yet run: taken
+            # at once, so there is nothing to time out (and the timer would cost more than
+            # many a transaction)
+            await lock.acquire()
+        session = self.sessions()
+        try:
+            async with session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise _conflict(conflict) from exc
+        finally:
+            await session.close()
+            lock.release()
         self.changed()
+
+
+def _conflict(message: str | None) -> Conflict:
+    return Conflict(message or "Conflict occurred attempting to store the resource.")

@@ -142,3 +142,34 @@ async def test_a_write_never_waits_forever(engine: AsyncEngine,
     await task
     async with st.write() as session:  # the lock was given back
         await session.execute(insert(ITEMS).values(name="after"))
+
+
+async def test_a_write_behind_a_woken_writer_still_times_out(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after a release the lock reads free, though the writer it woke has not run
+    yet. A write arriving in that moment queues behind it with its timeout, rather than
+    taking the free lock's path, which would wait for as long as that writer takes."""
+    monkeypatch.setattr(store, "LOCK_TIMEOUT", 0.2)
+    st = Store(session_factory(engine))
+    release = asyncio.Event()
+
+    async def first() -> float:
+        async with st.write():
+            await release.wait()
+        t0 = time.monotonic()  # the lock is free; the second writer is woken, not run
+        with pytest.raises(ServiceUnavailable):
+            async with st.write():
+                pass
+        return time.monotonic() - t0
+
+    async def second() -> None:
+        async with st.write():
+            await asyncio.sleep(1.0)
+
+    one = asyncio.create_task(first())
+    await asyncio.sleep(0.01)
+    two = asyncio.create_task(second())
+    await asyncio.sleep(0.01)
+    release.set()
+    assert await one < 0.8  # gave up after its timeout, not after the second writer
+    await two
