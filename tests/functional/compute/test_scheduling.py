@@ -46,14 +46,21 @@ async def settle(cloud: ComputeCloud, ids: list[str]) -> Counter[str]:
 
 async def test_parallel_boots_never_overbook(compute_cloud: ComputeCloud,
                                              compute_config: Config) -> None:
-    # node-1 is big; make it unusable so only the two small hosts count
+    # node-1 is big; make it unusable so only the two small hosts count. It is forced down
+    # (os-services, 2.53) rather than left to miss heartbeats against a short down time:
+    # a busy test process could then stall long enough for the small hosts to look down
+    # too.
     await compute_cloud.request("POST", "/flavors", json={"flavor": {
         "name": "quarter", "ram": 1024, "vcpus": 1, "disk": 1, "id": "q"}})
     compute_cloud.agent.driver.fail_spawn = lambda i: SpawnError("node-1 is broken")
-    await compute_cloud.agent.stop()  # no heartbeat: node-1 goes down
-    compute_config.compute.service_down_time = 0.5
+    await compute_cloud.agent.stop()
+    r = await compute_cloud.request("GET", "/os-services?host=node-1&binary=nova-compute",
+                                    version="2.53")
+    (node1,) = r.json()["services"]
+    r = await compute_cloud.request("PUT", f"/os-services/{node1['id']}",
+                                    json={"forced_down": True}, version="2.53")
+    assert r.status_code == 200, r.text
     compute_config.compute.quotas.instances = 100
-    await asyncio.sleep(0.6)
     a = await add_host(compute_cloud, "small-a", vcpus=64, memory_mb=4096 + 512, local_gb=100)
     b = await add_host(compute_cloud, "small-b", vcpus=64, memory_mb=4096 + 512, local_gb=100)
     ids = await boot_many(compute_cloud, 12, "q")
