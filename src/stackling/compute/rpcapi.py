@@ -263,8 +263,9 @@ class FinishRevertResize(_MigrationCast):
 
 @register
 class MigrationDone(Message):
-    """A resize step finished (``status``: finished, reverted or error): the conductor
-    moves the instance (host, node, flavor, states) and the allocations in one go."""
+    """A resize step finished (``status``: finished, confirmed, reverted or error): the
+    conductor moves the instance (host, node, flavor, states) and the allocations in one
+    go."""
 
     NAME: ClassVar[str] = "compute.conductor.migration_done"
     VERSION: ClassVar[str] = "1.0"

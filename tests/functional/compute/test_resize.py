@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from stackling.common.config import Config
-from stackling.compute.models import Allocation
+from stackling.compute.models import Allocation, Migration
+from stackling.compute.virt.driver import VirtError
 from tests.functional.compute.conftest import ComputeCloud
 from tests.functional.compute.test_scheduling import add_host
 
@@ -45,12 +47,87 @@ async def test_resize_confirm_on_the_same_host(compute_cloud: ComputeCloud) -> N
     r = await compute_cloud.request("GET", "/os-migrations", version="2.59")
     (m,) = r.json()["migrations"]
     assert m["status"] == "confirmed" and m["migration_type"] == "resize"
-    # the source's agent drops the old disks after the API confirmed (a cast)
-    for _ in range(200):
-        if sid not in compute_cloud.agent.driver.kept:
-            break
-        await asyncio.sleep(0.01)
+    # the source's agent dropped the old disks before the server left VERIFY_RESIZE
     assert sid not in compute_cloud.agent.driver.kept
+
+
+async def _resized(cloud: ComputeCloud, name: str) -> str:
+    sid = str((await cloud.boot(name, user="demo"))["id"])
+    assert await act(cloud, sid, {"resize": {"flavorRef": "2"}}) == 202
+    await cloud.wait_for(sid, "VERIFY_RESIZE", user="demo")
+    return sid
+
+
+async def _migration_status(cloud: ComputeCloud, sid: str) -> str:
+    r = await cloud.request("GET", f"/os-migrations?instance_uuid={sid}", version="2.59")
+    (m,) = r.json()["migrations"]
+    return str(m["status"])
+
+
+async def test_a_confirm_ends_when_the_source_has_cleaned_up(
+        compute_cloud: ComputeCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nova's order: the server stays in VERIFY_RESIZE (migration ``confirming``) until the
+    source's agent has dropped the old disks; meanwhile a second confirm or a revert gets
+    409."""
+    sid = await _resized(compute_cloud, "confirming")
+    driver = compute_cloud.agent.driver
+    gate = asyncio.Event()
+    real = driver.confirm_migration
+
+    async def slow(instance: Any) -> None:
+        await gate.wait()
+        await real(instance)
+
+    monkeypatch.setattr(driver, "confirm_migration", slow)
+    assert await act(compute_cloud, sid, {"confirmResize": None}) == 204
+    await asyncio.sleep(0.05)
+    assert (await compute_cloud.show(sid, user="demo"))["status"] == "VERIFY_RESIZE"
+    assert await _migration_status(compute_cloud, sid) == "confirming"
+    assert await act(compute_cloud, sid, {"confirmResize": None}) == 409
+    assert await act(compute_cloud, sid, {"revertResize": None}) == 409
+    assert sid in driver.kept and len(await usage(compute_cloud)) == 2
+    gate.set()
+    server = await compute_cloud.wait_for(sid, "ACTIVE", user="demo")
+    assert server["flavor"]["id"] == "2"
+    assert sid not in driver.kept and list(await usage(compute_cloud)) == [sid]
+    assert await _migration_status(compute_cloud, sid) == "confirmed"
+
+
+async def test_a_failed_cleanup_still_ends_the_confirm(
+        compute_cloud: ComputeCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    sid = await _resized(compute_cloud, "stuck-disks")
+
+    async def failing(instance: Any) -> None:
+        raise VirtError("the old disk is busy")
+
+    monkeypatch.setattr(compute_cloud.agent.driver, "confirm_migration", failing)
+    assert await act(compute_cloud, sid, {"confirmResize": None}) == 204
+    await compute_cloud.wait_for(sid, "ACTIVE", user="demo")
+    assert await _migration_status(compute_cloud, sid) == "confirmed"
+    assert list(await usage(compute_cloud)) == [sid]
+    r = await compute_cloud.request("GET", f"/servers/{sid}/os-instance-actions",
+                                    version="2.51")
+    confirm = next(a for a in r.json()["instanceActions"] if a["action"] == "confirmResize")
+    r = await compute_cloud.request(
+        "GET", f"/servers/{sid}/os-instance-actions/{confirm['request_id']}", version="2.51")
+    (event,) = r.json()["instanceAction"]["events"]
+    assert event["event"] == "compute_confirm_resize" and event["result"] == "Error"
+
+
+async def test_a_confirm_the_source_cannot_hear_ends_at_once(
+        compute_cloud: ComputeCloud) -> None:
+    """No agent serves the source host any more (retired): the API ends the confirm itself
+    and the old disks stay for that host's reconcile."""
+    sid = await _resized(compute_cloud, "orphan")
+    assert compute_cloud.compute.svc is not None
+    async with compute_cloud.compute.svc.store.write() as session:
+        await session.execute(update(Migration).where(Migration.instance_uuid == sid)
+                              .values(source_compute="retired-host"))
+    assert await act(compute_cloud, sid, {"confirmResize": None}) == 204
+    server = await compute_cloud.show(sid, user="demo")
+    assert server["status"] == "ACTIVE" and server["flavor"]["id"] == "2"
+    assert list(await usage(compute_cloud)) == [sid]
+    assert await _migration_status(compute_cloud, sid) == "confirmed"
 
 
 async def test_resize_revert_across_hosts(compute_cloud: ComputeCloud) -> None:

@@ -550,7 +550,12 @@ class ComputeAgent:
                 with contextlib.suppress(StacklingError):
                     await self.peers.cast(m.source_host, FinishRevertResize(
                         **m.model_dump(exclude={"flavor"}), flavor=instance.flavor))
-            if not isinstance(m, ConfirmResize):
+            if isinstance(m, ConfirmResize):
+                # the server runs on from its new host; only the old disks are left behind
+                # (the event says so), and the confirm still ends
+                await self.conductor.migration_done(uuid, m.migration_uuid, "confirmed",
+                                                    instance.power_state)
+            else:
                 await self.conductor.migration_done(uuid, m.migration_uuid, "error",
                                                     instance.power_state,
                                                     f"Resize failed: {text}")
@@ -583,6 +588,8 @@ class ComputeAgent:
                                                 "finished", power)
         elif isinstance(m, ConfirmResize):
             await self.driver.confirm_migration(instance)
+            await self.conductor.migration_done(m.instance_uuid, m.migration_uuid,
+                                                "confirmed", instance.power_state)
         elif isinstance(m, RevertResize):
             if instance.task_state != Task.RESIZE_REVERTING:
                 return

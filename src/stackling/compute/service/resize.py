@@ -9,9 +9,12 @@
    disks and hands over to the destination (:class:`~stackling.compute.rpcapi.FinishResize`).
 3. conductor (``MigrationDone finished``): the instance moves (host, node, flavor), vm_state
    ``resized`` (VERIFY_RESIZE).
-4. confirm: the migration's allocation is freed and the source drops the old disks; revert:
-   the new allocation is freed, the old one returns to the instance and the source restores
-   the old guest.
+4. confirm (Nova's order): the API marks the migration ``confirming`` and asks the source
+   agent to drop the old disks; the agent then reports ``MigrationDone confirmed`` and the
+   conductor frees the migration's allocation and ends ``resized`` (ACTIVE or SHUTOFF). Until
+   then the server stays in VERIFY_RESIZE, and a second confirm or a revert gets 409.
+   revert: the new allocation is freed, the old one returns to the instance and the source
+   restores the old guest.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.context import RequestContext
 from stackling.common.errors import BadRequest, NotFound, StacklingError
@@ -150,28 +154,28 @@ async def _pending(svc: ComputeService, ctx: RequestContext, uuid: str,
 
 async def confirm(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
     row, mig = await _pending(svc, ctx, uuid, "confirmResize")
-    new = FlavorInfo.model_validate(mig.new_flavor)
-    final = states.STOPPED if row.power_state == states.SHUTDOWN else states.ACTIVE
     async with svc.store.write() as session:
-        won = await compare_and_swap(session, uuid, {
-            "vm_state": final, "vcpus": new.vcpus, "memory_mb": new.memory_mb},
-            task_states=[None], vm_states=[states.RESIZED])
-        if not won:
+        still = await compare_and_swap(session, uuid, {}, task_states=[None],
+                                       vm_states=[states.RESIZED])
+        claimed = still and bool((await session.execute(
+            update(Migration).where(Migration.id == mig.id, Migration.status == "finished")
+            .values(status="confirming", updated_at=utcnow())
+            .execution_options(synchronize_session=False))).rowcount)  # type: ignore[attr-defined]
+        if not claimed:  # another confirm or a revert got there first
             raise invalid_state(await get_row(session, uuid), "confirmResize")
-        moved = await session.get(Migration, mig.id)
-        assert moved is not None
-        moved.status = "confirmed"
-        moved.updated_at = utcnow()
         await instance_actions.record(session, ctx, uuid, "confirmResize")
-    await placement.remove_allocations(svc.store, mig.uuid)
     if mig.source_compute:
         try:
             await svc.agents.cast(mig.source_compute, ConfirmResize(
                 instance_uuid=uuid, request_id=ctx.request_id, migration_uuid=mig.uuid,
                 source_host=mig.source_compute, dest_host=mig.dest_compute or "",
-                dest_node=mig.dest_node or "", flavor=new))
-        except StacklingError:
-            pass  # the old disks stay until the source's agent reconciles
+                dest_node=mig.dest_node or "",
+                flavor=FlavorInfo.model_validate(mig.new_flavor)))
+            return
+        except StacklingError as exc:
+            log.warning("cannot reach compute.%s to confirm the resize of %s (%s): the old "
+                        "disks stay until its agent reconciles", mig.source_compute, uuid, exc)
+    await finished(svc, uuid, mig.uuid, "confirmed", row.power_state, None, None)
 
 
 async def revert(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
@@ -194,6 +198,19 @@ async def revert(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
         was_stopped=row.power_state == states.SHUTDOWN))
 
 
+async def _confirmed(session: AsyncSession, uuid: str, mig: Migration) -> None:
+    """The end of a confirm: the migration's allocation (the old flavor on the source) is
+    freed and the server leaves ``resized`` for what it was before the resize."""
+    row = await get_row(session, uuid, deleted=True)
+    new = FlavorInfo.model_validate(mig.new_flavor)
+    final = states.STOPPED if row.power_state == states.SHUTDOWN else states.ACTIVE
+    await compare_and_swap(session, uuid, {
+        "vm_state": final, "vcpus": new.vcpus, "memory_mb": new.memory_mb},
+        task_states=[None], vm_states=[states.RESIZED])
+    mig.status = "confirmed"
+    await placement.remove_allocations_in(session, mig.uuid)
+
+
 async def finished(svc: ComputeService, uuid: str, migration_uuid: str, status: str,
                    power_state: int, reason: str | None, host: str | None) -> None:
     """The conductor's half: the agent reports a resize step done."""
@@ -203,6 +220,10 @@ async def finished(svc: ComputeService, uuid: str, migration_uuid: str, status: 
         if mig is None:
             return
         mig.updated_at = utcnow()
+        if status == "confirmed":
+            if mig.status == "confirming":
+                await _confirmed(session, uuid, mig)
+            return
         if status == "finished":
             mig.status = "finished"
             new = FlavorInfo.model_validate(mig.new_flavor)
