@@ -94,8 +94,10 @@ class Store:
         except IntegrityError as exc:
             raise _conflict(conflict) from exc
         finally:
-            await session.close()
-            lock.release()
+            try:
+                await session.close()
+            finally:
+                lock.release()
         self.changed()
 
 
