@@ -27,6 +27,8 @@ from stackling.compute.rpcapi import (
     CONDUCTOR_TOPIC,
     ActionEvent,
     BuildFailed,
+    ConfirmingOnHost,
+    ConfirmList,
     HostResources,
     InstanceFault,
     InstanceGet,
@@ -96,6 +98,7 @@ class Conductor:
             InstanceFault: self.instance_fault, InstanceTerminated: self.instance_terminated,
             ServiceReport: self.service_report, HostResources: self.host_resources,
             InstancesOnHost: self.instances_on_host, MigrationDone: self.migration_done,
+            ConfirmingOnHost: self.confirming_on_host,
         }
 
     async def start(self) -> None:
@@ -263,6 +266,9 @@ class Conductor:
             hypervisor_version=m.hypervisor_version, vcpus=m.vcpus, memory_mb=m.memory_mb,
             local_gb=m.local_gb, host_ip=m.host_ip, cpu_info=dict(m.cpu_info)),
             self.svc.conf)
+
+    async def confirming_on_host(self, m: ConfirmingOnHost) -> ConfirmList:
+        return ConfirmList(confirms=await resize.confirming_on(self.svc, m.host))
 
     async def instances_on_host(self, m: InstancesOnHost) -> InstanceList:
         async with self.svc.store.read() as session:

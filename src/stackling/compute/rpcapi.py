@@ -555,6 +555,23 @@ class InstanceList(Message):
     instances: list[InstanceInfo] = Field(default_factory=list)
 
 
+@register
+class ConfirmingOnHost(Message):
+    """The resizes whose confirm waits on ``host`` (the source): an agent asks on restart,
+    for a :class:`ConfirmResize` it lost by stopping in the middle of it."""
+
+    NAME: ClassVar[str] = "compute.conductor.confirming_on_host"
+    VERSION: ClassVar[str] = "1.0"
+    host: str
+
+
+@register
+class ConfirmList(Message):
+    NAME: ClassVar[str] = "compute.conductor.confirm_list"
+    VERSION: ClassVar[str] = "1.0"
+    confirms: list[ConfirmResize] = Field(default_factory=list)
+
+
 # -- typed clients --------------------------------------------------------------------------
 class SchedulerAPI:
     def __init__(self, bus: Transport) -> None:
@@ -696,3 +713,8 @@ class ConductorAPI:
         reply = await self.bus.call(CONDUCTOR_TOPIC, InstancesOnHost(host=self.host),
                                     self.timeout, returns=InstanceList)
         return reply.instances
+
+    async def confirming_on_host(self) -> list[ConfirmResize]:
+        reply = await self.bus.call(CONDUCTOR_TOPIC, ConfirmingOnHost(host=self.host),
+                                    self.timeout, returns=ConfirmList)
+        return reply.confirms

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from stackling.common.config import Config
 from stackling.compute.models import Allocation, Migration
+from stackling.compute.rpcapi import ConfirmResize
 from stackling.compute.virt.driver import VirtError
 from tests.functional.compute.conftest import ComputeCloud
 from tests.functional.compute.test_scheduling import add_host
@@ -193,3 +194,28 @@ async def test_resize_without_room_keeps_the_server(compute_cloud: ComputeCloud,
 async def last_request(cloud: ComputeCloud, sid: str) -> str:
     r = await cloud.request("GET", f"/servers/{sid}/os-instance-actions")
     return str(r.json()["instanceActions"][0]["request_id"])
+
+
+async def test_a_restarted_source_finishes_a_confirm_it_lost(
+        compute_cloud: ComputeCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cast leaves the queue when its handler starts: an agent stopped in the middle of
+    a confirm finishes it when it reconciles on restart."""
+    sid = await _resized(compute_cloud, "lost-confirm")
+    agent = compute_cloud.agent
+    real = agent.migration_step
+
+    async def dropped(m: Any) -> None:
+        if not isinstance(m, ConfirmResize):
+            await real(m)
+
+    monkeypatch.setattr(agent, "migration_step", dropped)
+    assert await act(compute_cloud, sid, {"confirmResize": None}) == 204
+    await asyncio.sleep(0.1)
+    assert (await compute_cloud.show(sid, user="demo"))["status"] == "VERIFY_RESIZE"
+    assert await _migration_status(compute_cloud, sid) == "confirming"
+    monkeypatch.setattr(agent, "migration_step", real)
+    await agent.reconcile()
+    server = await compute_cloud.wait_for(sid, "ACTIVE", user="demo")
+    assert server["flavor"]["id"] == "2" and sid not in agent.driver.kept
+    assert list(await usage(compute_cloud)) == [sid]
+    assert await _migration_status(compute_cloud, sid) == "confirmed"

@@ -828,6 +828,16 @@ class ComputeAgent:
             log.warning("destroying VM %s that no server owns", uuid)
             with contextlib.suppress(VirtError):
                 await self.driver.destroy(_orphan(uuid, self.host))
+        # confirms of resizes from this host that a stop cut short (the cast is taken
+        # off the queue when its handler starts)
+        try:
+            confirms = await self.conductor.confirming_on_host()
+        except StacklingError as exc:
+            log.warning("cannot ask for pending resize confirms: %s", exc)
+            confirms = []
+        for confirm in confirms:
+            async with self._serialized(confirm.instance_uuid):
+                await self.migration_step(confirm)
 
     async def _reconcile_one(self, instance: InstanceInfo, present: bool) -> None:
         uuid, task = instance.uuid, instance.task_state

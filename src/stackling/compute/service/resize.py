@@ -166,16 +166,29 @@ async def confirm(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
         await instance_actions.record(session, ctx, uuid, "confirmResize")
     if mig.source_compute:
         try:
-            await svc.agents.cast(mig.source_compute, ConfirmResize(
-                instance_uuid=uuid, request_id=ctx.request_id, migration_uuid=mig.uuid,
-                source_host=mig.source_compute, dest_host=mig.dest_compute or "",
-                dest_node=mig.dest_node or "",
-                flavor=FlavorInfo.model_validate(mig.new_flavor)))
+            await svc.agents.cast(mig.source_compute, _confirm_message(mig, ctx.request_id))
             return
         except StacklingError as exc:
             log.warning("cannot reach compute.%s to confirm the resize of %s (%s): the old "
                         "disks stay until its agent reconciles", mig.source_compute, uuid, exc)
     await finished(svc, uuid, mig.uuid, "confirmed", row.power_state, None, None)
+
+
+def _confirm_message(mig: Migration, request_id: str) -> ConfirmResize:
+    assert mig.source_compute is not None
+    return ConfirmResize(
+        instance_uuid=mig.instance_uuid, request_id=request_id, migration_uuid=mig.uuid,
+        source_host=mig.source_compute, dest_host=mig.dest_compute or "",
+        dest_node=mig.dest_node or "", flavor=FlavorInfo.model_validate(mig.new_flavor))
+
+
+async def confirming_on(svc: ComputeService, host: str) -> list[ConfirmResize]:
+    """The confirms still waiting on ``host``'s agent (see :class:`ConfirmingOnHost`)."""
+    async with svc.store.read() as session:
+        rows = (await session.execute(select(Migration).where(
+            Migration.status == "confirming", Migration.source_compute == host)
+            .order_by(Migration.id))).scalars()
+        return [_confirm_message(mig, "") for mig in rows]
 
 
 async def revert(svc: ComputeService, ctx: RequestContext, uuid: str) -> None:
