@@ -836,8 +836,12 @@ class ComputeAgent:
             log.warning("cannot ask for pending resize confirms: %s", exc)
             confirms = []
         for confirm in confirms:
-            async with self._serialized(confirm.instance_uuid):
-                await self.migration_step(confirm)
+            try:
+                async with self._serialized(confirm.instance_uuid):
+                    await self.migration_step(confirm)
+            except StacklingError as exc:
+                log.warning("confirming the resize of %s failed: %s", confirm.instance_uuid,
+                            exc)
 
     async def _reconcile_one(self, instance: InstanceInfo, present: bool) -> None:
         uuid, task = instance.uuid, instance.task_state
