@@ -5,9 +5,7 @@ still waits the greenlet way, with the event loop running and nothing lost."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.ext.asyncio import session as asyncio_session
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from stackling.db.base import table_of
 from stackling.db.engine import create_engine, session_factory
 from stackling.db.inline_session import InlineSession
 from stackling.db.store import Store
+from tests.unit.db.busy import blocker, while_ticking
 
 
 class Base(DeclarativeBase):
@@ -32,7 +32,7 @@ class Item(Base):
     name: Mapped[str] = mapped_column(String(40))
 
 
-ITEMS = Item.__table__
+ITEMS = table_of(Item)
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 def spawns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The names of what went through SQLAlchemy's greenlet."""
     seen: list[str] = []
-    real = asyncio_session.greenlet_spawn
+    real = getattr(asyncio_session, "greenlet_spawn")  # noqa: B009  (not re-exported)
 
     async def counting(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         seen.append(getattr(fn, "__name__", repr(fn)))
@@ -56,40 +56,6 @@ def spawns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(asyncio_session, "greenlet_spawn", counting)
     yield seen
-
-
-def _blocker(path: Path) -> sqlite3.Connection:
-    """Another process, as far as SQLite can tell: a connection holding the write lock."""
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("INSERT INTO items (name) VALUES ('other')")
-    return other
-
-
-async def _while_ticking(work: Awaitable[Any], release: Callable[[], None]
-                         ) -> tuple[float, int]:
-    """Run ``work``, calling ``release`` 0.2 s in; how long it took and how often the loop
-    ran something else meanwhile."""
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.005)
-
-    async def release_later() -> None:
-        await asyncio.sleep(0.2)
-        release()
-
-    tick_task = asyncio.create_task(ticker())
-    releaser = asyncio.create_task(release_later())
-    t0 = time.monotonic()
-    await work
-    waited = time.monotonic() - t0
-    tick_task.cancel()
-    await releaser
-    return waited, ticks
 
 
 async def test_the_factory_makes_inline_sessions_for_sqlite_only(engine: AsyncEngine) -> None:
@@ -131,14 +97,14 @@ async def test_a_flush_goes_through_the_greenlet(engine: AsyncEngine,
 async def test_a_locked_database_is_waited_out_while_the_loop_runs(
         engine: AsyncEngine, tmp_path: Path) -> None:
     st = Store(session_factory(engine))
-    other = _blocker(tmp_path / "t.sqlite")
+    other = blocker(tmp_path / "t.sqlite")
 
     async def write() -> None:
         async with st.write() as session:
             await session.execute(insert(ITEMS).values(name="mine"))
             await session.execute(insert(ITEMS).values(name="mine2"))
 
-    waited, ticks = await _while_ticking(write(), lambda: other.execute("COMMIT"))
+    waited, ticks = await while_ticking(write(), lambda: other.execute("COMMIT"))
     assert waited >= 0.15  # it waited for the other writer ...
     assert ticks >= 10  # ... with the loop running meanwhile
     async with st.read() as session:
@@ -149,13 +115,13 @@ async def test_a_locked_database_is_waited_out_while_the_loop_runs(
 async def test_a_flush_waits_out_a_locked_database_too(engine: AsyncEngine,
                                                        tmp_path: Path) -> None:
     st = Store(session_factory(engine))
-    other = _blocker(tmp_path / "t.sqlite")
+    other = blocker(tmp_path / "t.sqlite")
 
     async def write() -> None:
         async with st.write() as session:
             session.add(Item(name="orm"))
 
-    waited, ticks = await _while_ticking(write(), lambda: other.execute("ROLLBACK"))
+    waited, ticks = await while_ticking(write(), lambda: other.execute("ROLLBACK"))
     assert waited >= 0.15 and ticks >= 10
     async with st.read() as session:
         assert list((await session.execute(select(ITEMS.c.name))).scalars()) == ["orm"]

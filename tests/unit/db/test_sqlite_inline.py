@@ -19,6 +19,7 @@ from stackling.common.errors import ServiceUnavailable
 from stackling.db import sqlite_inline, store
 from stackling.db.engine import create_engine, session_factory
 from stackling.db.store import Store
+from tests.unit.db.busy import blocker, while_ticking
 
 META = MetaData()
 ITEMS = Table("items", META, Column("id", Integer, primary_key=True), Column("name", String))
@@ -33,14 +34,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-def _blocker(path: Path) -> sqlite3.Connection:
-    """Another 'process': a plain sqlite3 connection holding the write lock."""
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("INSERT INTO items (name) VALUES ('other')")
-    return other
-
-
 async def test_the_driver_is_inline(engine: AsyncEngine) -> None:
     assert engine.dialect.driver == "stackling"
     async with engine.connect() as conn:
@@ -50,27 +43,13 @@ async def test_the_driver_is_inline(engine: AsyncEngine) -> None:
 
 async def test_a_locked_database_is_waited_out_while_the_loop_runs(
         engine: AsyncEngine, tmp_path: Path) -> None:
-    other = _blocker(tmp_path / "t.sqlite")
-    ticks = 0
+    other = blocker(tmp_path / "t.sqlite")
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.005)
+    async def write() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(ITEMS).values(name="mine"))
 
-    async def release_later() -> None:
-        await asyncio.sleep(0.2)
-        other.execute("COMMIT")
-
-    tick_task = asyncio.create_task(ticker())
-    release = asyncio.create_task(release_later())
-    t0 = time.monotonic()
-    async with engine.begin() as conn:
-        await conn.execute(insert(ITEMS).values(name="mine"))
-    waited = time.monotonic() - t0
-    tick_task.cancel()
-    await release
+    waited, ticks = await while_ticking(write(), lambda: other.execute("COMMIT"))
     assert waited >= 0.15  # it did wait for the other writer ...
     assert ticks >= 10  # ... and the loop kept running meanwhile
     async with engine.connect() as conn:
@@ -81,7 +60,7 @@ async def test_a_locked_database_is_waited_out_while_the_loop_runs(
 async def test_waiting_ends(engine: AsyncEngine, tmp_path: Path,
                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_inline, "BUSY_TIMEOUT", 0.2)
-    other = _blocker(tmp_path / "t.sqlite")
+    other = blocker(tmp_path / "t.sqlite")
     try:
         with pytest.raises(OperationalError, match="locked"):
             async with engine.begin() as conn:
