@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 from fastapi import Request
@@ -35,16 +36,26 @@ class TokenValidator(Protocol):
 
 class CachingValidator:
     """Bounded LRU of validated tokens, each kept at most ``ttl`` seconds and never past
-    the token's own expiry. :meth:`forget_all` is called on revocation notifications."""
+    the token's own expiry. :meth:`forget_all` is called on revocation notifications.
 
-    def __init__(self, inner: TokenValidator, ttl: float, size: int) -> None:
+    The announcement can reach this cache before it reaches the identity process that
+    answers the next validation, and that process may still call the revoked token valid
+    (its own view of the revocations lags by up to its ``cache_ttl``, 2 s). So for
+    ``settle`` seconds after a ``forget_all`` (and for any validation that was in flight
+    when it came) an answer is kept only until the window ends, then asked again."""
+
+    def __init__(self, inner: TokenValidator, ttl: float, size: int,
+                 settle: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.inner = inner
+        self.clock = clock
         self.ttl = ttl
         self.size = size
+        self.settle = settle
+        self._settled_at = 0.0
         self._cache: OrderedDict[str, tuple[float, RequestContext]] = OrderedDict()
 
     async def validate_context(self, token: str, request_id: str) -> RequestContext:
-        now = time.monotonic()
+        now = self.clock()
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
             self._cache.move_to_end(token)
@@ -55,6 +66,8 @@ class CachingValidator:
             if context.expires_at:
                 left = (parse_isotime(context.expires_at) - utcnow()).total_seconds()
                 until = min(until, now + left)
+            if now < self._settled_at:  # asked while a revocation may still be spreading
+                until = min(until, self._settled_at)
             self._cache[token] = (until, context)
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
@@ -62,6 +75,7 @@ class CachingValidator:
 
     def forget_all(self) -> None:
         self._cache.clear()
+        self._settled_at = self.clock() + self.settle
 
 
 async def request_context(request: Request) -> RequestContext:

@@ -159,6 +159,28 @@ async def test_driver_states_without_a_process(tmp_path: Path) -> None:
     assert await driver.list_instances() == []
 
 
+async def test_a_qemu_dying_as_it_is_asked_reports_the_death(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Just after a SIGKILL the pid is still there but the monitor resets the connection:
+    the state is what the exit leaves, not "cannot tell"."""
+    driver = QemuDriver("n1", QemuConfig(accel="tcg"), tmp_path, None)
+    files = InstanceFiles(tmp_path / "instances", UUID)
+    files.dir.mkdir(parents=True)
+    files.write_spec(LaunchSpec(uuid=UUID, name="x", vcpus=1, memory_mb=128,
+                                disk=str(files.disk)))
+    alive = {"checks": 2}  # alive for the first look and the look after the failed connect
+
+    def owns(pid: int, uuid: str) -> bool:
+        alive["checks"] -= 1
+        return alive["checks"] >= 0
+
+    monkeypatch.setattr(process, "find", lambda f: 4242 if alive["checks"] > 0 else None)
+    monkeypatch.setattr(process, "owns", owns)
+    assert await driver.get_power_state(instance()) == states.CRASHED  # no socket: reset
+    alive["checks"] = 10**9  # a QEMU that lives on with a monitor nobody can reach
+    assert await driver.get_power_state(instance()) == states.NOSTATE
+
+
 @pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="qemu-system-x86")
 @needs_qemu_img
 async def test_qemu_refusing_to_start_is_a_readable_spawn_error(tmp_path: Path) -> None:

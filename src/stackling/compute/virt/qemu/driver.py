@@ -248,15 +248,24 @@ class QemuDriver(ComputeDriver):
 
     async def _power(self, files: InstanceFiles) -> int:
         if process.find(files) is None:
-            intent = files.get_intent()
-            if files.state.exists():
-                return states.POWER_SUSPENDED
-            return states.SHUTDOWN if intent == "stopped" else states.CRASHED
+            return self._not_running(files)
         try:
             async with connect(files) as mon:
                 return POWER.get(await mon.status(), states.NOSTATE)
         except MonitorError:
-            return states.NOSTATE
+            # A QEMU that is exiting (killed, crashed) still has its pid for a moment but
+            # resets the monitor's connection: give it a second to be gone before saying
+            # "cannot tell".
+            pid = process.find(files)
+            if pid is not None and not await process.wait_gone(pid, files.uuid, 1.0):
+                return states.NOSTATE
+            return self._not_running(files)
+
+    @staticmethod
+    def _not_running(files: InstanceFiles) -> int:
+        if files.state.exists():
+            return states.POWER_SUSPENDED
+        return states.SHUTDOWN if files.get_intent() == "stopped" else states.CRASHED
 
     @contextlib.asynccontextmanager
     async def _monitor(self, instance: InstanceInfo) -> AsyncIterator[Monitor]:
