@@ -107,6 +107,23 @@ def test_inventory_admits_units_steps_and_capacity() -> None:
     assert InventorySpec(5) == InventorySpec(5, 0, 1, None, 1, 1.0)
 
 
+def test_remembered_answers_follow_the_providers_changes() -> None:
+    """A provider keeps its fit and free answers between requests, and forgets them when a
+    claim adds to it or its usage is replaced in place (``changed``)."""
+    h = host("h1", ram=1024)
+    request, ctx = spec(), FilterContext()
+    assert filter_hosts([h], request, ctx) == [h] and h.provider.free("MEMORY_MB") == 1024
+    h.provider.add({"MEMORY_MB": 512})
+    assert filter_hosts([h], request, ctx) == [h] and h.provider.free("MEMORY_MB") == 512
+    h.provider.add({"MEMORY_MB": 512})
+    assert filter_hosts([h], request, ctx) == [] and h.provider.free("MEMORY_MB") == 0
+    h.provider.used = {"MEMORY_MB": 0}  # as a locked claim refreshes its snapshot
+    h.provider.changed()
+    assert filter_hosts([h], request, ctx) == [h] and h.provider.free("MEMORY_MB") == 1024
+    bigger = spec(flavor=FlavorInfo(flavorid="2", name="big", vcpus=1, memory_mb=2048))
+    assert filter_hosts([h], bigger, ctx) == []  # another shape, its own answer
+
+
 def test_the_fast_paths_agree_with_the_general_ones() -> None:
     """filter_hosts' one-pass path (no filter beside the service and the resources) and the
     weighers' bulk scores give what the per-host filters and weighers give."""

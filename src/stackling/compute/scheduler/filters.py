@@ -80,6 +80,23 @@ def hint_filters(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
     return h.host not in ctx.different_host
 
 
+#: request shapes (positive resource amounts) seen, each with a key object: providers
+#: remember their answers under it (an object hashes faster than the tuple)
+_SHAPES: dict[tuple[tuple[str, int], ...], object] = {}
+
+
+def _wanted(spec: RequestSpec) -> tuple[tuple[tuple[str, int], ...], object]:
+    """The request's positive resource amounts, and the key of that shape."""
+    wanted = tuple((rc, amount) for rc, amount in spec.flavor.resources().items()
+                   if amount > 0)
+    key = _SHAPES.get(wanted)
+    if key is None:
+        if len(_SHAPES) >= 4096:  # new keys after this: stale answers are never looked up
+            _SHAPES.clear()
+        key = _SHAPES[wanted] = object()
+    return wanted, key
+
+
 #: run in this order (cheap first); all must pass
 FILTERS: list[Filter] = [compute_filter, retry_filter, requested_destination_filter,
                          availability_zone_filter, server_group_filter, hint_filters,
@@ -101,16 +118,12 @@ def filters_for(spec: RequestSpec, ctx: FilterContext) -> list[Filter]:
         out.append(server_group_filter)
     if ctx.same_host is not None or ctx.different_host:
         out.append(hint_filters)
-    wanted = [(rc, amount) for rc, amount in spec.flavor.resources().items() if amount > 0]
+    wanted, key = _wanted(spec)
 
     def fits(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
         # ProviderUsage.fits, with the request's non-zero amounts listed once per request
-        inventories, used = h.provider.inventories, h.provider.used
-        for rc, amount in wanted:
-            inv = inventories.get(rc)
-            if inv is None or not inv.admits(amount, used.get(rc, 0)):
-                return False
-        return True
+        # and the answer remembered by the provider until it changes
+        return h.provider.fits_wanted(key, wanted)
 
     out.append(fits)
     return out
@@ -121,8 +134,9 @@ def filter_hosts(hosts: Iterable[HostState], spec: RequestSpec, ctx: FilterConte
     """The hosts that pass every filter, in order (the first ``limit`` of them)."""
     active = filters_for(spec, ctx)
     if len(active) == 2 and active[0] is compute_filter:  # service up + resources only
-        fits = active[1]
-        found = (h for h in hosts if h.up and not h.disabled and fits(h, spec, ctx))
+        wanted, key = _wanted(spec)
+        found = (h for h in hosts
+                 if h.up and not h.disabled and h.provider.fits_wanted(key, wanted))
         return list(found if limit is None else islice(found, limit))
     passing = []
     for h in hosts:

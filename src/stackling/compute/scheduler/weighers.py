@@ -34,7 +34,8 @@ def _free_of(resource_class: str) -> Callable[[list[HostState]], list[float]]:
     """A free-capacity weigher over all hosts at once (one ProviderUsage.free call per host
     instead of a weigher call and that: it runs over every candidate of every request)."""
     def scores(hosts: list[HostState]) -> list[float]:
-        return [float(h.provider.free(resource_class)) for h in hosts]
+        # ints (each provider remembers its free amounts): they weigh as their floats do
+        return [h.provider.free(resource_class) for h in hosts]
     return scores
 
 

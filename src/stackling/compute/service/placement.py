@@ -63,7 +63,12 @@ class InventorySpec:
 
 @dataclass
 class ProviderUsage:
-    """A provider with its inventory and what is allocated on it."""
+    """A provider with its inventory and what is allocated on it.
+
+    A scheduler asks every provider the same questions on every request (does this flavor
+    fit, how much is free) while only the provider it claims on changes, so the answers
+    are kept until :meth:`add` or :meth:`changed`. Whoever changes ``inventories`` or
+    ``used`` in place after the provider has been asked calls :meth:`changed`."""
 
     id: int
     uuid: str
@@ -71,12 +76,19 @@ class ProviderUsage:
     generation: int
     inventories: dict[str, InventorySpec] = field(default_factory=dict)
     used: dict[str, int] = field(default_factory=dict)
+    _free: dict[str, int] = field(default_factory=dict, init=False, repr=False,
+                                  compare=False)
+    _fits: dict[object, bool] = field(default_factory=dict, init=False, repr=False,
+                                      compare=False)
 
     def free(self, resource_class: str) -> int:
+        known = self._free.get(resource_class)
+        if known is not None:
+            return known
         inv = self.inventories.get(resource_class)
-        if inv is None:
-            return 0
-        return inv.capacity - self.used.get(resource_class, 0)
+        free = 0 if inv is None else inv.capacity - self.used.get(resource_class, 0)
+        self._free[resource_class] = free
+        return free
 
     def fits(self, resources: Mapping[str, int]) -> bool:
         inventories, used = self.inventories, self.used
@@ -88,9 +100,30 @@ class ProviderUsage:
                 return False
         return True
 
+    def fits_wanted(self, key: object, wanted: tuple[tuple[str, int], ...]) -> bool:
+        """:meth:`fits` for the positive amounts ``wanted``, remembered under ``key`` (one
+        per request shape) until the provider changes."""
+        known = self._fits.get(key)
+        if known is None:
+            inventories, used = self.inventories, self.used
+            known = True
+            for rc, amount in wanted:
+                inv = inventories.get(rc)
+                if inv is None or not inv.admits(amount, used.get(rc, 0)):
+                    known = False
+                    break
+            self._fits[key] = known
+        return known
+
     def add(self, resources: Mapping[str, int]) -> None:
         for rc, amount in resources.items():
             self.used[rc] = self.used.get(rc, 0) + amount
+        self.changed()
+
+    def changed(self) -> None:
+        """Forget the remembered answers (``inventories`` or ``used`` changed in place)."""
+        self._free.clear()
+        self._fits.clear()
 
 
 async def ensure_provider(store: Store, uuid: str, name: str,
@@ -249,6 +282,7 @@ async def claim_in(session: AsyncSession, provider_id: int, consumer_id: str,
         # the next claim this locked path
         known.generation = usage.generation
         known.inventories, known.used = usage.inventories, dict(usage.used)
+        known.changed()
     if not fits:
         return False
     await _insert(session, provider_id, consumer_id, resources, project_id, user_id)
