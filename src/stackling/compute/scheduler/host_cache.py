@@ -133,7 +133,7 @@ class HostCache:
         ``session`` (the claim's transaction) and update the cached state. True if it still
         takes new servers in ``zone``."""
         conf = self.svc.conf
-        service = (await hosts.compute_services(session, {host.host})).get(host.host)
+        service = (await hosts.service_states(session, {host.host})).get(host.host)
         if zone is not None:
             zones = await hosts.host_zones(session, conf.default_availability_zone)
             host.zone = zones.get(host.host, conf.default_availability_zone)

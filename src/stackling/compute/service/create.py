@@ -184,7 +184,7 @@ async def _check_zone(svc: ComputeService, zone: str) -> None:
     async with svc.store.read() as session:
         default = svc.conf.default_availability_zone
         placed = await hosts.host_zones(session, default)
-        zones = {placed.get(host, default) for host in await hosts.compute_services(session)}
+        zones = {placed.get(host, default) for host in await hosts.service_states(session)}
     if zone not in zones:
         raise BadRequest("The requested availability zone is not available")
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, NamedTuple, Protocol
 
 from sqlalchemy import bindparam, delete, false, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +32,14 @@ log = logging.getLogger("stackling.compute.hosts")
 COMPUTE_BINARY = "nova-compute"
 
 
-def is_up(service: Service, down_time: float, now: datetime | None = None) -> bool:
+class Heartbeat(Protocol):
+    @property
+    def forced_down(self) -> bool: ...
+    @property
+    def last_seen_up(self) -> datetime | None: ...
+
+
+def is_up(service: Heartbeat, down_time: float, now: datetime | None = None) -> bool:
     """Up: not forced down, and heard from within ``down_time`` seconds."""
     if service.forced_down or service.last_seen_up is None:
         return False
@@ -162,6 +169,36 @@ def _stored(spec: InventorySpec) -> InventorySpec:
 _COMPUTE_SERVICES: Final = select(Service).where(Service.binary == COMPUTE_BINARY)
 _COMPUTE_SERVICES_OF: Final = _COMPUTE_SERVICES.where(
     Service.host.in_(bindparam("hosts", expanding=True)))
+
+
+class ServiceState(NamedTuple):
+    """What server views, deletes and the scheduler ask of a host's compute service."""
+
+    host: str
+    disabled: bool
+    forced_down: bool
+    last_seen_up: datetime | None
+
+
+_STATE_COLUMNS: Final = (Service.host, Service.disabled, Service.forced_down,
+                         Service.last_seen_up)
+_STATES: Final = select(*_STATE_COLUMNS).where(Service.binary == COMPUTE_BINARY)
+_STATE_OF: Final = _STATES.where(Service.host == bindparam("host"))
+_STATES_OF: Final = _STATES.where(Service.host.in_(bindparam("hosts", expanding=True)))
+
+
+async def service_states(session: AsyncSession,
+                         names: set[str] | None = None) -> dict[str, ServiceState]:
+    """``{host: state of its nova-compute service}`` (of the hosts ``names``, or all): plain
+    rows, no ORM objects (every server view and every delete asks)."""
+    if names is None:
+        result = await session.execute(_STATES)
+    elif len(names) == 1:
+        result = await session.execute(_STATE_OF, {"host": next(iter(names))})
+    else:
+        result = await session.execute(_STATES_OF, {"hosts": sorted(names)})
+    return {host: ServiceState(host, bool(disabled), bool(forced_down), seen)
+            for host, disabled, forced_down, seen in result.all()}
 
 
 async def compute_services(session: AsyncSession,

@@ -37,7 +37,6 @@ from stackling.compute.models import (
     InstanceTag,
     Migration,
     ServerGroupMember,
-    Service,
 )
 from stackling.compute.rpcapi import TerminateInstance
 from stackling.compute.service import hosts, placement, volume_attachments
@@ -237,12 +236,12 @@ async def _host_statuses(svc: ComputeService, session: AsyncSession,
     names = {r.row.host for r in records if r.row.host}
     if not names:
         return
-    services = await hosts.compute_services(session, names)
+    services = await hosts.service_states(session, names)
     now = utcnow()
     for r in records:
         if not r.row.host:
             continue
-        service: Service | None = services.get(r.row.host)
+        service = services.get(r.row.host)
         if service is None:
             r.host_status = "UNKNOWN"
         elif service.forced_down or not hosts.is_up(service, svc.conf.service_down_time, now):
@@ -304,7 +303,7 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str,
         nonlocal up, volumes, metadata
         if not row.host:
             return
-        service = (await hosts.compute_services(session, {row.host})).get(row.host)
+        service = (await hosts.service_states(session, {row.host})).get(row.host)
         up = service is not None and hosts.is_up(service, svc.conf.service_down_time)
         if up:
             volumes = await volume_attachments.release_refs_in(session, uuid)
