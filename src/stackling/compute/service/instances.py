@@ -114,11 +114,21 @@ _GROUPS_OF: Final = select(_MEMBER.instance_uuid, _GROUP.uuid).select_from(
     _MEMBER.instance_uuid.in_(_UUIDS))
 
 
+# one server's (an update, a delete): equality, no expanding IN to render per call
+_METADATA_OF_ONE: Final = select(_META.instance_uuid, _META.key, _META.value).where(
+    _META.instance_uuid == bindparam("uuid")).order_by(_META.id)
+
+
 async def metadata_of(session: AsyncSession, uuids: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = defaultdict(dict)
-    if uuids:
-        for uuid, key, value in await session.execute(_METADATA_OF, {"uuids": uuids}):
-            out[uuid][key] = value
+    if len(uuids) == 1:
+        rows = await session.execute(_METADATA_OF_ONE, {"uuid": uuids[0]})
+    elif uuids:
+        rows = await session.execute(_METADATA_OF, {"uuids": uuids})
+    else:
+        return out
+    for uuid, key, value in rows:
+        out[uuid][key] = value
     return out
 
 
