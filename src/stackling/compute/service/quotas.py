@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Final
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, false, func, insert, select, update
+from sqlalchemy import bindparam, false, func, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.config import ComputeQuotaConfig
@@ -63,8 +63,6 @@ _NEW_LOCK: Final = insert(_PL).values(project_id=bindparam("key"), generation=1)
 _LOCK: Final = update(_PL).where(_PL.c.project_id == bindparam("key")).values(
     generation=_PL.c.generation + 1)
 _DEFAULT_CLASS: Final = select(QuotaClass).where(QuotaClass.class_name == DEFAULT_CLASS)
-_PROJECT_QUOTAS: Final = select(Quota).where(Quota.project_id == bindparam("project"),
-                                             Quota.user_id == "")
 _SERVERS_USE: Final = select(
     func.count(), func.coalesce(func.sum(Instance.vcpus), 0),
     func.coalesce(func.sum(Instance.memory_mb), 0)).where(
@@ -88,12 +86,22 @@ async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[st
     return limits
 
 
+# every boot reads its project's limits: the default class's and the project's own rows,
+# in that order, as plain rows of one statement
+_LIMIT_ROWS: Final = union_all(
+    select(literal(0).label("tier"), QuotaClass.resource, QuotaClass.hard_limit).where(
+        QuotaClass.class_name == DEFAULT_CLASS),
+    select(literal(1).label("tier"), Quota.resource, Quota.hard_limit).where(
+        Quota.project_id == bindparam("project"), Quota.user_id == ""),
+).order_by("tier")
+
+
 async def limits_for(session: AsyncSession, project_id: str,
                      config: ComputeQuotaConfig) -> dict[str, int]:
-    limits = await defaults(session, config)
-    for row in (await session.execute(_PROJECT_QUOTAS, {"project": project_id})).scalars():
-        if row.resource in limits or row.resource in LEGACY:
-            limits[row.resource] = row.hard_limit
+    limits = {r: int(getattr(config, r)) for r in RESOURCES}
+    for _, resource, hard_limit in await session.execute(_LIMIT_ROWS, {"project": project_id}):
+        if resource in limits or resource in LEGACY:
+            limits[resource] = hard_limit
     return limits
 
 

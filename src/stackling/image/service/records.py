@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stackling.common.errors import Conflict, NotFound
 from stackling.common.timeutils import utcnow
+from stackling.db.base import table_of
 from stackling.image.models import Image, ImageMember, ImageProperty, ImageTag
 
 # properties Glance keeps to itself (the import lock and friends): shown, never settable
@@ -69,7 +70,13 @@ _PROPERTIES_OF: Final = select(ImageProperty.image_id, ImageProperty.name,
                                ImageProperty.value).where(ImageProperty.image_id.in_(_IDS))
 _TAGS_OF: Final = select(ImageTag.image_id, ImageTag.value).where(
     ImageTag.image_id.in_(_IDS)).order_by(ImageTag.value)
-_LIVE_IMAGE: Final = select(Image).where(Image.id == bindparam("id"), ~Image.deleted)
+# one image (a show, a boot's lookup): plain rows, equality rather than expanding INs
+_LIVE_IMAGE_ROW: Final = select(table_of(Image)).where(Image.id == bindparam("id"),
+                                                       ~Image.deleted)
+_PROPERTIES_OF_ONE: Final = select(ImageProperty.name, ImageProperty.value).where(
+    ImageProperty.image_id == bindparam("id"))
+_TAGS_OF_ONE: Final = select(ImageTag.value).where(
+    ImageTag.image_id == bindparam("id")).order_by(ImageTag.value)
 
 
 async def load_many(session: AsyncSession, rows: Sequence[Image]) -> list[ImageRecord]:
@@ -100,10 +107,13 @@ async def load(session: AsyncSession, image_id: str) -> ImageRecord | None:
     """The image, if it exists and is not deleted (no visibility check)."""
     if len(image_id) > 36:
         return None
-    row = await session.scalar(_LIVE_IMAGE, {"id": image_id})
+    key = {"id": image_id}
+    row = (await session.execute(_LIVE_IMAGE_ROW, key)).first()
     if row is None:
         return None
-    return (await load_many(session, [row]))[0]
+    props = {name: value for name, value in await session.execute(_PROPERTIES_OF_ONE, key)}
+    tags = list((await session.execute(_TAGS_OF_ONE, key)).scalars())
+    return _record(row, props, tags)  # type: ignore[arg-type]
 
 
 async def member_status(session: AsyncSession, image_id: str, project_id: str | None
