@@ -176,7 +176,7 @@ class Conductor:
     async def _event_in(session: AsyncSession, e: ActionEvent) -> None:
         await instance_actions.event_in(session, e.instance_uuid, e.request_id, e.event,
                                         e.phase, result=e.result, details=e.details,
-                                        host=e.host or None)
+                                        host=e.host or None, started=e.started)
 
     @staticmethod
     async def _info_in(session: AsyncSession, uuid: str) -> InstanceInfo | None:
@@ -190,7 +190,7 @@ class Conductor:
     async def action_event(self, m: ActionEvent) -> None:
         await instance_actions.event(self.svc.store, m.instance_uuid, m.request_id, m.event,
                                      m.phase, result=m.result, details=m.details,
-                                     host=m.host or None)
+                                     host=m.host or None, started=m.started)
 
     async def build_failed(self, m: BuildFailed) -> None:
         """Flow step 8's failure branch: free the claim, then reschedule or ERROR."""

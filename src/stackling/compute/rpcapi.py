@@ -17,6 +17,7 @@ same rule. Nothing here touches a database, so agents import this module freely.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -462,14 +463,16 @@ class ActionEvent(Message):
     (``GET /servers/{id}/os-instance-actions/{request_id}`` shows them)."""
 
     NAME: ClassVar[str] = "compute.conductor.action_event"
-    VERSION: ClassVar[str] = "1.0"
+    VERSION: ClassVar[str] = "1.1"
     instance_uuid: str
     request_id: str
     event: str
-    phase: str  # "start" | "finish"
+    #: "start" | "finish" | "done" (1.1: the whole event at once, from ``started`` to now)
+    phase: str
     result: str | None = None  # "Success" | "Error" on finish
     details: str | None = None
     host: str = ""
+    started: datetime | None = None  # 1.1, with "done"
 
 
 @register
@@ -672,12 +675,13 @@ class ConductorAPI:
                             phase=phase, result=result, details=details, host=self.host)]
 
     async def action_event(self, instance_uuid: str, request_id: str, event: str, phase: str,
-                           result: str | None = None, details: str | None = None) -> None:
+                           result: str | None = None, details: str | None = None,
+                           started: datetime | None = None) -> None:
         if not request_id:
             return
         await self.bus.call(CONDUCTOR_TOPIC, ActionEvent(
             instance_uuid=instance_uuid, request_id=request_id, event=event, phase=phase,
-            result=result, details=details, host=self.host), self.timeout)
+            result=result, details=details, host=self.host, started=started), self.timeout)
 
     async def build_failed(self, spec: RequestSpec, reason: str, retryable: bool,
                            request_id: str = "") -> None:

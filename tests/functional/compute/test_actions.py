@@ -171,3 +171,33 @@ async def test_create_backup_rotates(compute_cloud: ComputeCloud) -> None:
             if img.get("instance_uuid") == sid}
     assert left == set(made[1:])
     assert compute_cloud.images.images[made[2]]["image_type"] == "backup"
+
+
+async def test_quick_steps_record_their_events_whole(compute_cloud: ComputeCloud) -> None:
+    """A build and a delete that end within a second show their events once, started and
+    finished (each recorded in one write at the end, see compute.agent.events)."""
+    sid = (await compute_cloud.boot("del-events"))["id"]
+    actions = (await compute_cloud.request("GET", f"/servers/{sid}/os-instance-actions")
+               ).json()["instanceActions"]
+    create = next(a for a in actions if a["action"] == "create")
+    r = await compute_cloud.request(
+        "GET", f"/servers/{sid}/os-instance-actions/{create['request_id']}", version="2.62")
+    built = [e for e in r.json()["instanceAction"]["events"]
+             if e["event"] == "compute__do_build_and_run_instance"]
+    assert len(built) == 1 and built[0]["result"] == "Success"
+    assert built[0]["start_time"] <= built[0]["finish_time"]
+    r = await compute_cloud.request("DELETE", f"/servers/{sid}")
+    assert r.status_code == 204
+    await compute_cloud.wait_gone(sid)
+    actions = (await compute_cloud.request("GET", f"/servers/{sid}/os-instance-actions",
+                                           version="2.21")).json()["instanceActions"]
+    delete = next(a for a in actions if a["action"] == "delete")
+    r = await compute_cloud.request(
+        "GET", f"/servers/{sid}/os-instance-actions/{delete['request_id']}", version="2.62")
+    assert r.status_code == 200, r.text
+    events = r.json()["instanceAction"]["events"]
+    assert [e["event"] for e in events] == ["compute_terminate_instance"]
+    (event,) = events
+    assert event["result"] == "Success" and event["host"]
+    assert event["start_time"] and event["finish_time"]
+    assert event["start_time"] <= event["finish_time"]

@@ -31,6 +31,7 @@ from stackling.clients.network import NetworkClient
 from stackling.common.errors import NotFound, StacklingError
 from stackling.compute import states
 from stackling.compute.agent import volumes
+from stackling.compute.agent.events import EventSpan
 from stackling.compute.agent.network import Allocation, PortBinder
 from stackling.compute.rpcapi import (
     ActionEvent,
@@ -264,16 +265,23 @@ class ComputeAgent:
 
     # -- flow steps 6-8: build ----------------------------------------------------------------
     async def build_and_run_instance(self, m: BuildAndRunInstance) -> None:
-        spec, uuid, rid = m.spec, m.spec.instance_uuid, m.request_id
+        # the build event is shown as started if the build takes more than a moment,
+        # else recorded whole with the final update (see ``events``)
+        span = EventSpan(self.conductor, m.spec.instance_uuid, m.request_id, BUILD_EVENT)
+        try:
+            await self._build(m, span)
+        finally:
+            span.abandon()  # an unexpected error: no start shown later
+
+    async def _build(self, m: BuildAndRunInstance, span: EventSpan) -> None:
+        spec, uuid = m.spec, m.spec.instance_uuid
         # step 6: everything about the instance comes from the conductor. With ports to
-        # prepare the build goes through ``networking`` first, then ``spawning``. The build
-        # event starts in the same conductor call.
+        # prepare the build goes through ``networking`` first, then ``spawning``.
         wants_ports = bool(spec.requested_networks) and self.ports is not None
         instance = await self._advance(
-            uuid, Task.NETWORKING if wants_ports else Task.SPAWNING, [Task.SCHEDULING],
-            self.conductor.event(uuid, rid, BUILD_EVENT, "start"))
+            uuid, Task.NETWORKING if wants_ports else Task.SPAWNING, [Task.SCHEDULING])
         if instance is None:
-            await self._abandoned(m)
+            await self._abandoned(span)
             return
         alloc: Allocation | None = None
         in_network = False  # a network failure is not retried on another host
@@ -298,7 +306,7 @@ class ComputeAgent:
                 spawning = await self._advance(uuid, Task.SPAWNING, [Task.NETWORKING])
                 if spawning is None:
                     await self.ports.undo(alloc)
-                    await self._abandoned(m)
+                    await self._abandoned(span)
                     return
                 instance = spawning
             if spec.block_devices:  # boot from volume: export the volumes to this host
@@ -312,12 +320,13 @@ class ComputeAgent:
                 await self._wait_plugged(instance, waits)
         except SpawnError as exc:
             await self._undo_ports(alloc)
-            await self._build_failed(m, str(exc), exc.retryable)
+            await self._build_failed(m, span, str(exc), exc.retryable)
             return
         except (VirtError, StacklingError) as exc:
             text = exc.message if isinstance(exc, StacklingError) else str(exc)
             await self._undo_ports(alloc)
-            await self._build_failed(m, text, not isinstance(exc, NotFound) and not in_network)
+            await self._build_failed(m, span, text,
+                                     not isinstance(exc, NotFound) and not in_network)
             return
         finally:
             self._forget(uuid, waits)
@@ -325,23 +334,20 @@ class ComputeAgent:
         reply = await self.conductor.instance_update(
             uuid, {"vm_state": states.ACTIVE, "task_state": None, "power_state": power,
                    "launched_at": "now", "progress": 0}, [Task.SPAWNING],
-            self.conductor.event(uuid, rid, BUILD_EVENT, "finish", "Success"),
-            want_instance=False)
+            await span.end("Success"), want_instance=False)
         if not reply.updated:
             # deleted while spawning: undo; the pending delete finishes the rest (its
             # ports go with the delete)
             log.info("%s was deleted while spawning: destroying the new VM", uuid)
             await self.driver.destroy(instance)
-            await self.conductor.action_event(uuid, rid, BUILD_EVENT, "finish", "Error",
-                                              "The server was deleted during the build.")
+            await span.fail("The server was deleted during the build.")
             return
         log.info("built %s on %s", uuid, self.host)
 
-    async def _abandoned(self, m: BuildAndRunInstance) -> None:
-        log.info("build of %s abandoned: it was deleted or changed", m.spec.instance_uuid)
-        await self.conductor.action_event(m.spec.instance_uuid, m.request_id, BUILD_EVENT,
-                                          "finish", "Error",
-                                          "The server was deleted during the build.")
+    @staticmethod
+    async def _abandoned(span: EventSpan) -> None:
+        log.info("build of %s abandoned: it was deleted or changed", span.instance_uuid)
+        await span.fail("The server was deleted during the build.")
 
     async def _wait_plugged(self, instance: InstanceInfo,
                             waits: dict[str, asyncio.Future[str]],
@@ -422,14 +428,13 @@ class ComputeAgent:
                          min_ram=image.min_ram, min_disk=image.min_disk,
                          properties=dict(image.properties))
 
-    async def _build_failed(self, m: BuildAndRunInstance, reason: str,
+    async def _build_failed(self, m: BuildAndRunInstance, span: EventSpan, reason: str,
                             retryable: bool) -> None:
         """The driver already removed what spawn made; the conductor frees the claim and
         reschedules or sets ERROR."""
         uuid = m.spec.instance_uuid
         log.warning("build of %s on %s failed: %s", uuid, self.host, reason)
-        await self.conductor.action_event(uuid, m.request_id, BUILD_EVENT, "finish", "Error",
-                                          reason)
+        await span.fail(reason)
         await self.conductor.build_failed(m.spec, f"Build of instance {uuid} aborted: "
                                           f"{reason}", retryable, m.request_id)
 
@@ -657,15 +662,20 @@ class ComputeAgent:
         instance = m.instance or await self.conductor.instance_get(uuid)
         if instance is None:
             return
-        await self.conductor.action_event(uuid, m.request_id, "compute_terminate_instance",
-                                          "start")
-        await self.driver.destroy(instance)
-        if self.attacher is not None:  # attachments (and exports) go, some volumes too
-            await self.attacher.release(m.volumes)
-        if self.ports is not None:  # ports compute made go, the user's are given back
-            await self.ports.deallocate(uuid)
-        await self.conductor.instance_terminated(uuid, self.conductor.event(
-            uuid, m.request_id, "compute_terminate_instance", "finish", "Success"))
+        span = EventSpan(self.conductor, uuid, m.request_id, "compute_terminate_instance")
+        try:
+            await self.driver.destroy(instance)
+            if self.attacher is not None:  # attachments (and exports) go, some volumes too
+                await self.attacher.release(m.volumes)
+            if self.ports is not None:  # ports compute made go, the user's are given back
+                await self.ports.deallocate(uuid)
+        except Exception as exc:
+            await span.fail(str(exc))
+            raise
+        except BaseException:
+            span.abandon()
+            raise
+        await self.conductor.instance_terminated(uuid, await span.end("Success"))
 
     # -- stop, start, reboot, pause, unpause, suspend, resume -------------------------------
     async def power_action(self, m: StopInstance | StartInstance | PauseInstance |

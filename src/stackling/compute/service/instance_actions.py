@@ -54,12 +54,12 @@ async def record(session: AsyncSession, ctx: RequestContext, uuid: str, action: 
 
 async def event(store: Store, uuid: str, request_id: str, name: str, phase: str, *,
                 result: str | None = None, details: str | None = None,
-                host: str | None = None) -> None:
+                host: str | None = None, started: datetime | None = None) -> None:
     """Start (``phase="start"``) or finish an event of the action of ``request_id``.
     An event for an action that was never recorded is dropped."""
     async with store.write() as session:
         await event_in(session, uuid, request_id, name, phase, result=result,
-                       details=details, host=host)
+                       details=details, host=host, started=started)
 
 
 async def event_in(session: AsyncSession, uuid: str, request_id: str, name: str,
