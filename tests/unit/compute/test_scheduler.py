@@ -185,3 +185,46 @@ def test_the_lazy_ranking_gives_weighs_order() -> None:
     solo, full = host("solo"), host("full", used_ram=4096)
     assert list(ranking.best_first([full, solo], spec(), FilterContext(), "spread")) == [solo]
     assert list(ranking.best_first([full], spec(), FilterContext(), "spread")) == []
+
+
+def test_a_kept_standing_ranks_as_a_fresh_weighing_while_hosts_change() -> None:
+    """best_first keeps what it learned of one host list between requests and re-reads
+    only changed providers: over a run of claims, hosts going down or disabled and
+    inventories replaced in place, its order stays weigh's, ties included (spread and
+    pack, with a limit that cuts the passing hosts or not)."""
+    import random
+
+    from stackling.compute.scheduler import ranking
+
+    rnd = random.Random(11)
+    hosts = []
+    for i in range(120):
+        h = host(f"h{i}", up=rnd.random() > 0.1, ram=rnd.choice([1024, 2048, 4096]),
+                 used_ram=rnd.choice([0, 512, 1024]))
+        h.provider.used["VCPU"] = rnd.choice([0, 1, 2])
+        hosts.append(h)
+    small, big = spec(), spec(flavor=FlavorInfo(flavorid="2", name="b", vcpus=2,
+                                                memory_mb=1024, root_gb=1))
+    ctx = FilterContext()
+    for step in range(300):
+        request = small if step % 3 else big
+        mode = "pack" if step % 5 == 0 else "spread"
+        limit = 40 if step % 7 == 0 else None
+        expected = weigh(filter_hosts(hosts, request, ctx, limit), request, ctx, mode)
+        got = list(ranking.best_first(hosts, request, ctx, mode, limit))
+        assert [h.host for h in got] == [h.host for h in expected], step
+        first = next(ranking.best_first(hosts, request, ctx, mode, limit), None)
+        assert first is (expected[0] if expected else None)
+        # what happens between two requests: a claim, a host found down, a freed host
+        if expected:
+            expected[0].provider.add(request.flavor.resources())
+        h = rnd.choice(hosts)
+        h.up, h.disabled = rnd.random() > 0.2, rnd.random() < 0.1
+        h.provider.changed()
+        if step % 11 == 0:
+            h = rnd.choice(hosts)
+            h.provider.used = {"MEMORY_MB": 0}
+            h.provider.changed()
+    everything_full = [host("x", used_ram=4096), host("y", used_ram=4096)]
+    assert list(ranking.best_first(everything_full, small, ctx, "spread")) == []
+

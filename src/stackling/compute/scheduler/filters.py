@@ -85,6 +85,17 @@ def hint_filters(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
 _SHAPES: dict[tuple[tuple[str, int], ...], object] = {}
 
 
+def only_resources(spec: RequestSpec, ctx: FilterContext) -> bool:
+    """Whether the service and resource filters are the only ones that can say no."""
+    active = filters_for(spec, ctx)
+    return len(active) == 2 and active[0] is compute_filter
+
+
+def wanted_of(spec: RequestSpec) -> tuple[tuple[tuple[str, int], ...], object]:
+    """The request's positive resource amounts and the key providers remember them by."""
+    return _wanted(spec)
+
+
 def _wanted(spec: RequestSpec) -> tuple[tuple[tuple[str, int], ...], object]:
     """The request's positive resource amounts, and the key of that shape."""
     wanted = tuple((rc, amount) for rc, amount in spec.flavor.resources().items()

@@ -137,8 +137,11 @@ class HostCache:
         if zone is not None:
             zones = await hosts.host_zones(session, conf.default_availability_zone)
             host.zone = zones.get(host.host, conf.default_availability_zone)
-        host.up = service is not None and hosts.is_up(service, conf.service_down_time)
-        host.disabled = service is None or service.disabled
+        up = service is not None and hosts.is_up(service, conf.service_down_time)
+        disabled = service is None or service.disabled
+        if (up, disabled) != (host.up, host.disabled):
+            host.up, host.disabled = up, disabled
+            host.provider.changed()  # rankings that hold this host read it again
         return host.up and not host.disabled and (zone is None or host.zone == zone)
 
     async def close(self) -> None:

@@ -39,8 +39,10 @@ def _free_of(resource_class: str) -> Callable[[list[HostState]], list[float]]:
     return scores
 
 
+#: the weighers that score a host by its free amount of one resource class
+FREE_OF: dict[Weigher, str] = {free_ram: "MEMORY_MB", free_vcpus: "VCPU"}
 _BULK: dict[Weigher, Callable[[list[HostState]], list[float]]] = {
-    free_ram: _free_of("MEMORY_MB"), free_vcpus: _free_of("VCPU")}
+    weigher: _free_of(rc) for weigher, rc in FREE_OF.items()}
 
 
 def weighers(mode: str) -> list[tuple[Weigher, float]]:

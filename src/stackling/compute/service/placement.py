@@ -80,6 +80,9 @@ class ProviderUsage:
                                   compare=False)
     _fits: dict[object, bool] = field(default_factory=dict, init=False, repr=False,
                                       compare=False)
+    #: bumped by every :meth:`changed`: a scheduler's ranking re-reads only the providers
+    #: whose version moved
+    version: int = field(default=0, init=False, repr=False, compare=False)
 
     def free(self, resource_class: str) -> int:
         known = self._free.get(resource_class)
@@ -124,6 +127,7 @@ class ProviderUsage:
         """Forget the remembered answers (``inventories`` or ``used`` changed in place)."""
         self._free.clear()
         self._fits.clear()
+        self.version += 1
 
 
 async def ensure_provider(store: Store, uuid: str, name: str,
