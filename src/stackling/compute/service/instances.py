@@ -159,12 +159,14 @@ async def load_records(session: AsyncSession, rows: list[Instance]) -> list[Serv
 
 
 # compare_and_swap runs on every state change of every server: its UPDATE statements are
-# built once per shape (which columns, which conditions) and executed with parameters
+# built once per shape (which columns, how many expected states of each kind) and executed
+# with parameters. The expected states are one bind parameter each, not an expanding IN,
+# whose SQL would be rendered again on every execution.
 _INSTANCES: Final = table_of(Instance)
 _CAS: dict[tuple[Any, ...], Any] = {}
 
 
-def _cas_statement(keys: tuple[str, ...], tasks: tuple[bool, bool] | None, vms: bool,
+def _cas_statement(keys: tuple[str, ...], tasks: tuple[int, bool] | None, vms: int | None,
                    unlocked: bool) -> Any:
     shape = (keys, tasks, vms, unlocked)
     stmt = _CAS.get(shape)
@@ -178,12 +180,13 @@ def _cas_statement(keys: tuple[str, ...], tasks: tuple[bool, bool] | None, vms: 
         named, none = tasks
         clauses: list[ColumnElement[bool]] = []
         if named:
-            clauses.append(c.task_state.in_(bindparam("w_tasks", expanding=True)))
+            clauses.append(c.task_state.in_([bindparam(f"w_task{i}") for i in range(named)]))
         if none:
             clauses.append(c.task_state.is_(None))
         conditions.append(or_(*clauses) if clauses else false())
-    if vms:
-        conditions.append(c.vm_state.in_(bindparam("w_vms", expanding=True)))
+    if vms is not None:
+        conditions.append(c.vm_state.in_([bindparam(f"w_vm{i}") for i in range(vms)])
+                          if vms else false())
     if unlocked:
         conditions.append(c.locked == false())
     stmt = update(_INSTANCES).where(and_(*conditions)).values(
@@ -201,20 +204,24 @@ async def compare_and_swap(session: AsyncSession, uuid: str, values: Mapping[str
     ``unlocked_for``: also require the server not to be locked, unless that caller is an
     admin (Nova lets admins act on locked servers)."""
     params: dict[str, Any] = {"w_uuid": uuid}
-    tasks: tuple[bool, bool] | None = None
+    tasks: tuple[int, bool] | None = None
     if task_states is not None:
         expected = list(task_states)
         named = [t for t in expected if t is not None]
-        tasks = (bool(named), None in expected)
-        if named:
-            params["w_tasks"] = named
+        tasks = (len(named), None in expected)
+        for i, task in enumerate(named):
+            params[f"w_task{i}"] = task
+    vms: int | None = None
     if vm_states is not None:
-        params["w_vms"] = list(vm_states)
+        wanted = list(vm_states)
+        vms = len(wanted)
+        for i, vm in enumerate(wanted):
+            params[f"w_vm{i}"] = vm
     keys = tuple(sorted(k for k in values if k != "updated_at"))
     for key in keys:
         params[f"v_{key}"] = values[key]
     params["v_updated_at"] = utcnow()
-    stmt = _cas_statement(keys, tasks, vm_states is not None,
+    stmt = _cas_statement(keys, tasks, vms,
                           unlocked_for is not None and not unlocked_for.is_admin)
     result = await session.execute(stmt, params)
     return bool(result.rowcount)  # type: ignore[attr-defined]

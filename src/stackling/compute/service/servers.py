@@ -330,7 +330,8 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str,
 # every delete ends here: built once
 _UNFINISHED_MIGRATIONS: Final = select(Migration.uuid).where(
     Migration.instance_uuid == bindparam("uuid"),
-    Migration.status.not_in(["confirmed", "reverted", "error"]))
+    # (not a NOT IN of literals: its SQL would be rendered again on every execution)
+    *(Migration.status != done for done in ("confirmed", "reverted", "error")))
 _LEAVE_GROUPS: Final = delete(table_of(ServerGroupMember)).where(
     table_of(ServerGroupMember).c.instance_uuid == bindparam("uuid"))
 

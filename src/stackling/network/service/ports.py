@@ -97,12 +97,15 @@ _PUSHED_DOWN: Final = {"id": Port.id, "device_id": Port.device_id,
 
 
 @functools.cache
-def _listing(keys: tuple[str, ...], admin: bool) -> Select[Port]:
-    """The port listing narrowed by these :data:`_PUSHED_DOWN` keys (in its order), built
-    once per shape and run with parameters (``f_<key>``, ``project``)."""
+def _listing(keys: tuple[tuple[str, bool], ...], admin: bool) -> Select[Port]:
+    """The port listing narrowed by these :data:`_PUSHED_DOWN` keys (in its order; each
+    with whether it has one value: an equality, else an expanding IN), built once per
+    shape and run with parameters (``f_<key>``, ``project``)."""
     query = select(Port).order_by(Port.created_at, Port.id)
-    for key in keys:
-        query = query.where(_PUSHED_DOWN[key].in_(bindparam(f"f_{key}", expanding=True)))
+    for key, one in keys:
+        column = _PUSHED_DOWN[key]
+        query = query.where(column == bindparam(f"f_{key}") if one else
+                            column.in_(bindparam(f"f_{key}", expanding=True)))
     if not admin:
         own_nets = select(Network.id).where(Network.project_id == bindparam("project"))
         query = query.where((Port.project_id == bindparam("project"))
@@ -120,8 +123,9 @@ async def list_ports(svc: NetworkService, ctx: RequestContext,
     for key in _PUSHED_DOWN:
         wanted = (filters or {}).get(key)
         if wanted and not any(w in ("", "None", "null") for w in wanted):
-            keys.append(key)
-            params[f"f_{key}"] = list(wanted)
+            one = len(wanted) == 1
+            keys.append((key, one))
+            params[f"f_{key}"] = wanted[0] if one else list(wanted)
     query = _listing(tuple(keys), ctx.is_admin)
     if not ctx.is_admin:
         params["project"] = ctx.project_id
