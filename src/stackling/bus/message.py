@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stackling.bus.errors import IncompatibleMessage, MalformedMessage, UnknownMessage
@@ -106,15 +107,45 @@ class Envelope(BaseModel):
     error: RemoteFailure | None = None
     sent_at: str = Field(default_factory=lambda: isotime(utcnow()))
 
+    # Every message crosses these two on each hop. The payload is a message's JSON-mode
+    # dump (plain JSON values), so orjson writes and reads it; pydantic validates the small
+    # header, and the payload once, as its message class (MessageRegistry.decode).
     def to_bytes(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode()
+        doc: dict[str, Any] = {}
+        for key in _HEADER:
+            value = getattr(self, key)
+            if value is not None:
+                doc[key] = value
+        doc["payload"] = self.payload
+        if self.error is not None:
+            doc["error"] = self.error.model_dump()
+        try:
+            return orjson.dumps(doc)
+        except TypeError:  # what orjson cannot write (an integer beyond 64 bits)
+            return self.model_dump_json(exclude_none=True).encode()
 
     @classmethod
     def from_bytes(cls, body: bytes) -> Envelope:
         try:
-            return cls.model_validate_json(body)
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise MalformedMessage("invalid envelope: not a JSON document") from None
+        if not isinstance(doc, dict):
+            raise MalformedMessage("invalid envelope: not a JSON object")
+        payload = doc.pop("payload", {})
+        if not isinstance(payload, dict):
+            raise MalformedMessage("invalid envelope: payload: Input should be a valid "
+                                   "dictionary")
+        try:
+            env = cls.model_validate(doc)
         except ValidationError as exc:
             raise MalformedMessage(f"invalid envelope: {_summary(exc)}") from None
+        env.payload = payload
+        return env
+
+
+_HEADER: Final = ("name", "version", "msg_id", "reply_to", "correlation_id", "context",
+                  "sent_at")
 
 
 def _summary(exc: ValidationError) -> str:
@@ -201,13 +232,17 @@ class MessageRegistry:
         cls = type(message)
         if not cls.NAME:
             raise ValueError(f"{cls.__qualname__} has no NAME")
-        return Envelope(
+        # (constructed without validation: every field is ours and of the right type)
+        return Envelope.model_construct(
             name=cls.NAME,
             version=cls.VERSION,
             payload=message.model_dump(mode="json"),
+            msg_id=new_uuid(),
             reply_to=reply_to,
             correlation_id=correlation_id,
             context=context_to_dict(context),
+            error=None,
+            sent_at=isotime(utcnow()),
         )
 
     def decode(self, envelope: Envelope) -> Message:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stackling.bus import (
@@ -143,3 +145,29 @@ def test_context_round_trip_drops_the_token() -> None:
     assert context_to_dict(None) is None
     assert context_to_dict({"user_id": "u", "token": "t"}) == {"user_id": "u"}
     assert context_from_dict(None) == RequestContext()
+
+
+def test_the_wire_form_round_trips_and_leaves_out_empty_header_fields(
+        reg: MessageRegistry) -> None:
+    ctx = RequestContext(request_id="req-1", user_id="u", roles=("member", "reader"))
+    env = reg.wrap(Boot(instance_uuid="i1", admin_pass=""), context=ctx, reply_to="r.1")
+    body = env.to_bytes()
+    doc = json.loads(body)
+    assert set(doc) == {"name", "version", "payload", "msg_id", "reply_to", "context",
+                        "sent_at"}  # no correlation_id, no error: they are None
+    assert doc["payload"] == {"instance_uuid": "i1", "admin_pass": ""}
+    back = Envelope.from_bytes(body)
+    assert json.loads(back.to_bytes()) == doc
+    assert back.msg_id == env.msg_id and back.reply_to == "r.1"
+    assert reg.decode(back) == Boot(instance_uuid="i1")
+    assert context_from_dict(back.context).roles == ("member", "reader")
+
+
+def test_what_orjson_cannot_write_still_goes_out() -> None:
+    env = Envelope(name="x", version="1.0", payload={"big": 2**70, "none": None})
+    back = Envelope.from_bytes(env.to_bytes())
+    assert back.payload == {"big": 2**70, "none": None}
+    reply = Envelope(error={"type": "NotFound", "message": "gone", "code": 404},
+                     correlation_id="c1")
+    back = Envelope.from_bytes(reply.to_bytes())
+    assert back.error is not None and back.error.code == 404 and back.payload == {}
