@@ -25,6 +25,7 @@ from stackling.compute.models import (
     Service,
 )
 from stackling.compute.service.placement import InventorySpec, ensure_provider, provider_usages
+from stackling.db.base import table_of
 from stackling.db.store import Store
 
 log = logging.getLogger("stackling.compute.hosts")
@@ -180,11 +181,11 @@ class ServiceState(NamedTuple):
     last_seen_up: datetime | None
 
 
-_STATE_COLUMNS: Final = (Service.host, Service.disabled, Service.forced_down,
-                         Service.last_seen_up)
-_STATES: Final = select(*_STATE_COLUMNS).where(Service.binary == COMPUTE_BINARY)
-_STATE_OF: Final = _STATES.where(Service.host == bindparam("host"))
-_STATES_OF: Final = _STATES.where(Service.host.in_(bindparam("hosts", expanding=True)))
+_SV: Final = table_of(Service).c  # table columns: no ORM layer on each execution
+_STATES: Final = select(_SV.host, _SV.disabled, _SV.forced_down, _SV.last_seen_up).where(
+    _SV.binary == COMPUTE_BINARY)
+_STATE_OF: Final = _STATES.where(_SV.host == bindparam("host"))
+_STATES_OF: Final = _STATES.where(_SV.host.in_(bindparam("hosts", expanding=True)))
 
 
 async def service_states(session: AsyncSession,

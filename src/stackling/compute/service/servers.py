@@ -328,10 +328,11 @@ async def delete_server(svc: ComputeService, ctx: RequestContext, uuid: str,
 
 
 # every delete ends here: built once
-_UNFINISHED_MIGRATIONS: Final = select(Migration.uuid).where(
-    Migration.instance_uuid == bindparam("uuid"),
+_MG: Final = table_of(Migration).c
+_UNFINISHED_MIGRATIONS: Final = select(_MG.uuid).where(
+    _MG.instance_uuid == bindparam("uuid"),
     # (not a NOT IN of literals: its SQL would be rendered again on every execution)
-    *(Migration.status != done for done in ("confirmed", "reverted", "error")))
+    *(_MG.status != done for done in ("confirmed", "reverted", "error")))
 _LEAVE_GROUPS: Final = delete(table_of(ServerGroupMember)).where(
     table_of(ServerGroupMember).c.instance_uuid == bindparam("uuid"))
 

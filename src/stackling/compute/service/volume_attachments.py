@@ -37,6 +37,7 @@ from stackling.compute.models import BlockDeviceMapping, Instance
 from stackling.compute.service.compute import ComputeService
 from stackling.compute.service.instances import get_row, invalid_state, locked
 from stackling.compute.volume_rpcapi import AttachVolume, DetachVolume, VolumeAgentAPI
+from stackling.db.base import table_of
 
 #: Nova's check_instance_state for attach/detach (shelved servers are not offered here)
 ALLOWED_STATES = frozenset({states.ACTIVE, states.PAUSED, states.STOPPED, states.RESIZED})
@@ -187,9 +188,9 @@ async def detach(svc: ComputeService, ctx: RequestContext, uuid: str, volume_id:
     await _forget(svc, bdm.uuid)
 
 
-_VOLUME_BDMS: Final = select(BlockDeviceMapping).where(
-    BlockDeviceMapping.instance_uuid == bindparam("uuid"),
-    BlockDeviceMapping.volume_id.is_not(None))
+_BD: Final = table_of(BlockDeviceMapping).c  # plain rows: every delete reads them
+_VOLUME_BDMS: Final = select(_BD.volume_id, _BD.attachment_id, _BD.delete_on_termination).where(
+    _BD.instance_uuid == bindparam("uuid"), _BD.volume_id.is_not(None))
 
 
 async def release_refs(svc: ComputeService, uuid: str) -> list[dict[str, object]]:
@@ -201,9 +202,10 @@ async def release_refs(svc: ComputeService, uuid: str) -> list[dict[str, object]
 
 async def release_refs_in(session: AsyncSession, uuid: str) -> list[dict[str, object]]:
     """:func:`release_refs` in the caller's session."""
-    rows = (await session.execute(_VOLUME_BDMS, {"uuid": uuid})).scalars()
-    return [{"volume_id": b.volume_id, "attachment_id": b.attachment_id,
-             "delete_on_termination": b.delete_on_termination} for b in rows]
+    rows = await session.execute(_VOLUME_BDMS, {"uuid": uuid})
+    return [{"volume_id": volume_id, "attachment_id": attachment_id,
+             "delete_on_termination": delete_on_termination}
+            for volume_id, attachment_id, delete_on_termination in rows]
 
 
 async def release_locally(svc: ComputeService, uuid: str) -> None:

@@ -66,17 +66,17 @@ def not_found(image_id: str) -> NotFound:
 
 # every image show (and every boot asks for its image) runs these: built once
 _IDS: Final[BindParameter[Any]] = bindparam("ids", expanding=True)
-_PROPERTIES_OF: Final = select(ImageProperty.image_id, ImageProperty.name,
-                               ImageProperty.value).where(ImageProperty.image_id.in_(_IDS))
-_TAGS_OF: Final = select(ImageTag.image_id, ImageTag.value).where(
-    ImageTag.image_id.in_(_IDS)).order_by(ImageTag.value)
+_IP: Final = table_of(ImageProperty).c  # table columns: no ORM layer per execution
+_IG: Final = table_of(ImageTag).c
+_PROPERTIES_OF: Final = select(_IP.image_id, _IP.name, _IP.value).where(_IP.image_id.in_(_IDS))
+_TAGS_OF: Final = select(_IG.image_id, _IG.value).where(
+    _IG.image_id.in_(_IDS)).order_by(_IG.value)
 # one image (a show, a boot's lookup): plain rows, equality rather than expanding INs
-_LIVE_IMAGE_ROW: Final = select(table_of(Image)).where(Image.id == bindparam("id"),
-                                                       ~Image.deleted)
-_PROPERTIES_OF_ONE: Final = select(ImageProperty.name, ImageProperty.value).where(
-    ImageProperty.image_id == bindparam("id"))
-_TAGS_OF_ONE: Final = select(ImageTag.value).where(
-    ImageTag.image_id == bindparam("id")).order_by(ImageTag.value)
+_IM: Final = table_of(Image)
+_LIVE_IMAGE_ROW: Final = select(_IM).where(_IM.c.id == bindparam("id"), ~_IM.c.deleted)
+_PROPERTIES_OF_ONE: Final = select(_IP.name, _IP.value).where(_IP.image_id == bindparam("id"))
+_TAGS_OF_ONE: Final = select(_IG.value).where(_IG.image_id == bindparam("id")).order_by(
+    _IG.value)
 
 
 async def load_many(session: AsyncSession, rows: Sequence[Image]) -> list[ImageRecord]:
