@@ -57,8 +57,8 @@ from stackling.compute.service.instances import (
     add_fault,
     compare_and_swap,
     exhausted,
-    get_row,
     metadata_of,
+    read_row,
     set_error,
     to_info,
 )
@@ -128,7 +128,7 @@ class Conductor:
     async def _info(self, uuid: str) -> InstanceReply:
         async with self.svc.store.read() as session:
             try:
-                row = await get_row(session, uuid)
+                row = await read_row(session, uuid)
             except NotFound:
                 return InstanceReply(instance=None, updated=False)
             meta = await metadata_of(session, [uuid])
@@ -181,7 +181,7 @@ class Conductor:
     @staticmethod
     async def _info_in(session: AsyncSession, uuid: str) -> InstanceInfo | None:
         try:
-            row = await get_row(session, uuid)
+            row = await read_row(session, uuid)
         except NotFound:
             return None
         meta = await metadata_of(session, [uuid])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -227,6 +227,20 @@ async def compare_and_swap(session: AsyncSession, uuid: str, values: Mapping[str
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+_LIVE_PLAIN: Final = select(_INSTANCES).where(_INSTANCES.c.uuid == bindparam("uuid"),
+                                              _INSTANCES.c.deleted == false())
+
+
+async def read_row(session: AsyncSession, uuid: str) -> Instance:
+    """The live instance as a plain row, for reading only: the same attributes as an
+    :class:`Instance`, without SQLAlchemy's ORM layer (every action and every conductor
+    update reads one)."""
+    row = (await session.execute(_LIVE_PLAIN, {"uuid": uuid})).first()
+    if row is None:
+        raise not_found(uuid)
+    return cast(Instance, row)
+
+
 def invalid_state(row: Instance, action: str) -> Conflict:
     """Nova's 409 for an action the server's state does not allow."""
     if row.task_state is not None:
@@ -263,7 +277,7 @@ async def start_action(store: Store, ctx: RequestContext, uuid: str, action: sta
         won = await compare_and_swap(
             session, uuid, {"task_state": action.task, **(values or {})},
             task_states=action.task_states, vm_states=action.vm_states, unlocked_for=ctx)
-        row = await get_row(session, uuid)
+        row = await read_row(session, uuid)
         if allow is not None:
             allow(row)
         if not won:
