@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -210,7 +210,8 @@ async def list_servers(svc: ComputeService, q: ListQuery) -> list[ServerRecord]:
         sort.append(("id", sort[0][1]))
     conditions = _conditions(q)
     async with svc.store.read() as session:
-        query = select(Instance).where(*conditions)
+        # plain rows of the table (the views only read them): no ORM objects to build
+        query = select(table_of(Instance)).where(*conditions)
         if q.marker is not None:
             mark = (await session.execute(select(Instance).where(
                 Instance.uuid == q.marker, *conditions))).scalar_one_or_none()
@@ -224,7 +225,7 @@ async def list_servers(svc: ComputeService, q: ListQuery) -> list[ServerRecord]:
                                  for k, d in sort))
         if q.limit is not None:
             query = query.limit(q.limit)
-        rows = list((await session.execute(query)).scalars())
+        rows = cast(list[Instance], list((await session.execute(query)).all()))
         records = await load_records(session, rows)
         await _host_statuses(svc, session, records)
     return records
