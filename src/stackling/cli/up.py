@@ -34,7 +34,7 @@ from stackling.clients.identity import (
     announce_revocation,
     follow_revocations,
 )
-from stackling.clients.local import LocalTransport
+from stackling.clients.local import LocalClient, LocalTransport
 from stackling.clients.session import ServiceSession
 from stackling.common import heap
 from stackling.common.config import Config
@@ -324,7 +324,7 @@ async def run_up(config: Config) -> int:
         bus = await start_bus(config, identity, stack)
         # the services' calls to each other reach this process's app without a socket
         local = LocalTransport(config.public_url())
-        http = httpx.AsyncClient(transport=local, timeout=30.0)
+        http = LocalClient(local, timeout=30.0)
         stack.push_async_callback(http.aclose)
         mounted = await start_components(prepared, config, bus, stack, http=http)
         app = build_root_app(identity, config, mounted)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json as _json
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx
 from starlette.types import ASGIApp, Message
@@ -42,6 +43,8 @@ class LocalTransport(httpx.AsyncBaseTransport):
         self._scheme = url.scheme
         self._host = url.host
         self._port = url.port or _DEFAULT_PORTS.get(url.scheme, 80)
+        # the Host header httpx sends for this URL (the default port left out)
+        self.host_header = url.netloc.decode("ascii")
         self._root = url.path.rstrip("/")
         self._fallback = fallback or httpx.AsyncHTTPTransport()
         self._app: ASGIApp | None = None
@@ -57,36 +60,147 @@ class LocalTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._app is None or not self.serves(request.url):
             return await self._fallback.handle_async_request(request)
-        return await _Exchange(self._app, request, (self._host, self._port)).run()
+        return await _Exchange.of(self._app, request, (self._host, self._port)).run()
 
     async def aclose(self) -> None:
         await self._fallback.aclose()
+
+    def target(self, url: str) -> tuple[bytes, bytes] | None:
+        """(raw path, query) of ``url`` when the attached app serves it, else None."""
+        if self._app is None or self._root:
+            return None
+        parts = urlsplit(url)
+        try:
+            port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)
+        except ValueError:
+            return None
+        if (parts.scheme != self._scheme or (parts.hostname or "") != self._host
+                or port != self._port):
+            return None
+        return (parts.path or "/").encode("ascii"), parts.query.encode("ascii")
+
+    async def call(self, method: str, raw_path: bytes, query: bytes,
+                   headers: list[tuple[bytes, bytes]], body: bytes,
+                   read_timeout: float | None) -> httpx.Response:
+        """One whole request and answer through the attached app (see LocalClient)."""
+        assert self._app is not None
+        return await _Exchange(self._app, method, self._scheme, raw_path, query, headers,
+                               _once(body), (self._host, self._port), read_timeout).answer()
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body
+
+
+class LocalClient(httpx.AsyncClient):
+    """The all-in-one's client for calls between its services. A simple request (a body
+    of bytes or JSON at most, no per-request auth, cookies or extensions) to this process's
+    own public URL goes to the app through :meth:`LocalTransport.call`, without building
+    httpx's request and response objects (URL parsing, cookie handling, streams): for the
+    small calls services make of each other on every boot and delete that machinery cost
+    more than the call. The app sees what it would see from httpx (the same headers, host
+    included); the answer is read whole. Everything else goes through httpx as usual."""
+
+    def __init__(self, transport: LocalTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self._local = transport
+
+    async def request(self, method: str, url: httpx.URL | str, *,  # type: ignore[override]
+                      content: Any = None, json: Any = None, params: Any = None,
+                      headers: Any = None, **rest: Any) -> httpx.Response:
+        timeout = rest.get("timeout", httpx.USE_CLIENT_DEFAULT)
+        # get()/post()... pass every option; only their defaults keep the short way
+        plain = all(v is None or v is httpx.USE_CLIENT_DEFAULT for k, v in rest.items()
+                    if k != "timeout")
+        target = (self._local.target(url) if isinstance(url, str) and plain
+                  and (content is None or isinstance(content, bytes))
+                  and (params is None or isinstance(params, dict)) else None)
+        if target is None:
+            return await super().request(method, url, content=content, json=json,
+                                         params=params, headers=headers, **rest)
+        raw_path, query = target
+        if params:
+            if query:  # a query in the URL and params: httpx's own rules decide
+                return await super().request(method, url, content=content, json=json,
+                                             params=params, headers=headers, **rest)
+            query = urlencode([(k, _text(v)) for k, values in params.items()
+                               for v in (values if isinstance(values, list | tuple)
+                                         else [values])]).encode("ascii")
+        merged = {k.lower(): v for k, v in self.headers.items()}
+        merged["host"] = self._local.host_header
+        if headers:
+            merged.update((str(k).lower(), str(v)) for k, v in dict(headers).items())
+        body = content or b""
+        if json is not None:
+            body = _json.dumps(json, ensure_ascii=False, separators=(",", ":"),
+                               allow_nan=False).encode("utf-8")
+            merged.setdefault("content-type", "application/json")
+        if body or method in ("POST", "PUT", "PATCH"):
+            merged["content-length"] = str(len(body))
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in merged.items()]
+        if timeout is httpx.USE_CLIENT_DEFAULT:
+            read = self.timeout.read
+        else:
+            read = timeout.read if isinstance(timeout, httpx.Timeout) else timeout
+        return await self._local.call(method, raw_path, query, raw, body, read)
+
+
+def _text(value: Any) -> str:
+    """A query parameter value as httpx writes it."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
 
 
 class _Exchange:
     """One request through the app: scope, receive and send as an ASGI server gives them."""
 
-    def __init__(self, app: ASGIApp, request: httpx.Request, server: tuple[str, int]
-                 ) -> None:
+    def __init__(self, app: ASGIApp, method: str, scheme: str, raw_path: bytes, query: bytes,
+                 headers: list[tuple[bytes, bytes]], body: AsyncIterator[bytes],
+                 server: tuple[str, int], read_timeout: float | None,
+                 request: httpx.Request | None = None) -> None:
         self.app = app
         self.request = request
-        url = request.url
+        self.method = method
         self.scope: dict[str, Any] = {
             "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1", "method": request.method, "scheme": url.scheme,
-            "path": unquote(url.path), "raw_path": url.raw_path.split(b"?", 1)[0],
-            "query_string": url.query, "root_path": "",
-            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "http_version": "1.1", "method": method, "scheme": scheme,
+            "path": unquote(raw_path.decode("ascii")), "raw_path": raw_path,
+            "query_string": query, "root_path": "", "headers": headers,
             "server": server, "client": ("127.0.0.1", 0), "extensions": {}}
-        self.body = request.stream.__aiter__()  # type: ignore[union-attr]
+        self.body = body
         self.body_done = False
         self.finished = asyncio.Event()
         self.started: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = (
             asyncio.get_running_loop().create_future())
         self.chunks: asyncio.Queue[bytes | None] = asyncio.Queue(_QUEUE_CHUNKS)
         self.ended = False  # the last body chunk is in (background work may still run)
+        self.read_timeout = read_timeout
+
+    @classmethod
+    def of(cls, app: ASGIApp, request: httpx.Request, server: tuple[str, int]) -> _Exchange:
+        url = request.url
         timeouts = request.extensions.get("timeout") or {}
-        self.read_timeout: float | None = timeouts.get("read")
+        return cls(app, request.method, url.scheme, url.raw_path.split(b"?", 1)[0], url.query,
+                   [(k.lower(), v) for k, v in request.headers.raw],
+                   request.stream.__aiter__(),  # type: ignore[union-attr]
+                   server, timeouts.get("read"), request)
+
+    async def answer(self) -> httpx.Response:
+        """Run the app and read its whole answer (a simple call, see LocalClient)."""
+        task = asyncio.create_task(self._serve(), context=contextvars.Context())
+        try:
+            status, headers = await self.waiting(asyncio.shield(self.started))
+            parts = []
+            while (chunk := await self.waiting(self.chunks.get())) is not None:
+                parts.append(chunk)
+        except BaseException:
+            task.cancel()
+            raise
+        return httpx.Response(status, headers=headers, content=b"".join(parts))
 
     async def waiting(self, step: Awaitable[Any]) -> Any:
         """``step`` under the client's read timeout (httpx.ReadTimeout, as on a socket)."""
@@ -112,7 +226,7 @@ class _Exchange:
             self.finished.set()
             raise
         except Exception:
-            log.exception("%s %s failed in process", self.request.method, self.request.url.path)
+            log.exception("%s %s failed in process", self.method, self.scope["path"])
             if not self.started.done():
                 self.started.set_result((500, [(b"content-type", b"text/plain")]))
                 await self.chunks.put(b"Internal Server Error")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
-from stackling.clients.local import LocalTransport
+from stackling.clients.local import LocalClient, LocalTransport
 
 seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="")
 produced: list[int] = []
@@ -39,6 +39,11 @@ async def chunks(request: Request) -> StreamingResponse:
     return StreamingResponse(gen())
 
 
+async def headers(request: Request) -> JSONResponse:
+    return JSONResponse({"headers": dict(request.headers), "query": request.url.query,
+                         "body": (await request.body()).decode()})
+
+
 async def broken(request: Request) -> Response:
     raise RuntimeError("boom")
 
@@ -50,19 +55,56 @@ async def slow(request: Request) -> Response:
 
 APP = Starlette(routes=[Mount("/image", routes=[
     Route("/v2/images/{id}", show), Route("/echo", echo, methods=["POST"]),
-    Route("/chunks", chunks), Route("/broken", broken), Route("/slow", slow)])])
+    Route("/chunks", chunks), Route("/broken", broken), Route("/slow", slow),
+    Route("/headers", headers, methods=["GET", "POST", "DELETE"])])])
 
 
 def remote(request: httpx.Request) -> httpx.Response:
     return httpx.Response(299, json={"remote": str(request.url)})
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(params=["httpx", "local"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The transport under a plain httpx client, and under LocalClient (whose simple
+    requests skip httpx's request and response objects): both must behave the same."""
     local = LocalTransport("http://127.0.0.1:8780", fallback=httpx.MockTransport(remote))
     local.attach(APP)
-    async with httpx.AsyncClient(transport=local) as c:
+    c = (httpx.AsyncClient(transport=local) if request.param == "httpx"
+         else LocalClient(local))
+    async with c:
         yield c
+
+
+async def test_the_app_sees_what_httpx_would_send() -> None:
+    """LocalClient's short way gives the app the headers, query and body httpx gives it."""
+    local = LocalTransport("http://127.0.0.1:8780", fallback=httpx.MockTransport(remote))
+    local.attach(APP)
+    url = "http://127.0.0.1:8780/image/headers"
+    kinds = [("GET", {"params": {"device_id": "d 1", "x": ["p", "q"], "flag": True}}),
+             ("GET", {"params": {"a": "1"}, "timeout": 5}),
+             ("POST", {"json": {"k": "välue", "n": [1, None]},
+                       "headers": {"X-Auth-Token": "t"}}),
+             ("POST", {"content": b"raw"}), ("DELETE", {})]
+    calls = []
+    real_call = local.call
+
+    async def counted(*args: object, **kwargs: object) -> httpx.Response:
+        calls.append(args[0])
+        return await real_call(*args, **kwargs)  # type: ignore[arg-type]
+
+    local.call = counted  # type: ignore[method-assign]
+    async with httpx.AsyncClient(transport=local) as plain, LocalClient(local) as short:
+        assert (await short.get(url, params={"a": "1"})).status_code == 200
+        assert calls == ["GET"]  # get() with its defaults takes the short way too
+        for method, kwargs in kinds:
+            a = (await plain.request(method, url, **kwargs)).json()  # type: ignore[arg-type]
+            b = (await short.request(method, url, **kwargs)).json()  # type: ignore[arg-type]
+            assert a == b, (method, kwargs)
+            c = (await short.request(method, url + "?q=1", **kwargs)).json()  # type: ignore
+            assert c == (await plain.request(method, url + "?q=1", **kwargs)).json()  # type: ignore
+        assert "host" in a["headers"] and a["headers"]["host"] == "127.0.0.1:8780"
+    # the short way, except for params beside a query in the URL (httpx's rules then)
+    assert len(calls) == 1 + len(kinds) + sum("params" not in kw for _, kw in kinds)
 
 
 async def test_own_url_reaches_the_app_with_path_query_and_headers(
