@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy import update as sql_update
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stackling.common.context import RequestContext
 from stackling.common.errors import Conflict
 from stackling.common.ids import new_uuid
+from stackling.db.base import table_of
 from stackling.network.errors import (
     NeutronBadRequest,
     NeutronConflict,
@@ -90,26 +91,29 @@ async def get(session: AsyncSession, ctx: RequestContext, ident: str) -> Port:
 
 #: query filters the database applies (the API filters the result again, as for every
 #: collection: so these only have to narrow, never to widen or reorder)
-_PUSHED_DOWN: Final = {"id": Port.id, "device_id": Port.device_id,
-                       "network_id": Port.network_id, "device_owner": Port.device_owner,
-                       "mac_address": Port.mac_address, "project_id": Port.project_id,
-                       "tenant_id": Port.project_id}
+_PT: Final = table_of(Port)
+_PUSHED_DOWN: Final = {"id": _PT.c.id, "device_id": _PT.c.device_id,
+                       "network_id": _PT.c.network_id, "device_owner": _PT.c.device_owner,
+                       "mac_address": _PT.c.mac_address, "project_id": _PT.c.project_id,
+                       "tenant_id": _PT.c.project_id}
 
 
 @functools.cache
-def _listing(keys: tuple[tuple[str, bool], ...], admin: bool) -> Select[Port]:
+def _listing(keys: tuple[tuple[str, bool], ...], admin: bool) -> Select[Any]:
     """The port listing narrowed by these :data:`_PUSHED_DOWN` keys (in its order; each
     with whether it has one value: an equality, else an expanding IN), built once per
-    shape and run with parameters (``f_<key>``, ``project``)."""
-    query = select(Port).order_by(Port.created_at, Port.id)
+    shape and run with parameters (``f_<key>``, ``project``). Plain rows of the table (the
+    view only reads them): compute lists a server's ports on every delete and view."""
+    query = select(_PT).order_by(_PT.c.created_at, _PT.c.id)
     for key, one in keys:
         column = _PUSHED_DOWN[key]
         query = query.where(column == bindparam(f"f_{key}") if one else
                             column.in_(bindparam(f"f_{key}", expanding=True)))
     if not admin:
-        own_nets = select(Network.id).where(Network.project_id == bindparam("project"))
-        query = query.where((Port.project_id == bindparam("project"))
-                            | Port.network_id.in_(own_nets))
+        net = table_of(Network).c
+        own_nets = select(net.id).where(net.project_id == bindparam("project"))
+        query = query.where((_PT.c.project_id == bindparam("project"))
+                            | _PT.c.network_id.in_(own_nets))
     return query
 
 
@@ -130,7 +134,8 @@ async def list_ports(svc: NetworkService, ctx: RequestContext,
     if not ctx.is_admin:
         params["project"] = ctx.project_id
     async with svc.store.read() as session:
-        return await view(session, list((await session.execute(query, params)).scalars()))
+        rows = cast(list[Port], list((await session.execute(query, params)).all()))
+        return await view(session, rows)
 
 
 async def show(svc: NetworkService, ctx: RequestContext, ident: str) -> dict[str, Any]:
