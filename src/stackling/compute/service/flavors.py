@@ -107,13 +107,17 @@ async def _load_specs(session: AsyncSession, ids: list[int]) -> dict[int, dict[s
     return specs
 
 
-async def _row(session: AsyncSession, ctx: RequestContext | None, flavorid: str) -> Flavor:
+def _for(ctx: RequestContext | None, flavorid: str, anyone: Any, visible: Any
+         ) -> tuple[Any, dict[str, Any]]:
+    """The statement (``anyone``'s, or for a non-admin ``visible``'s) and its parameters."""
     if ctx is not None and not ctx.is_admin:
-        found = await session.execute(_VISIBLE_BY_FLAVORID, {
-            "flavorid": flavorid, "project": ctx.project_id})
-    else:
-        found = await session.execute(_BY_FLAVORID, {"flavorid": flavorid})
-    row = found.scalar_one_or_none()
+        return visible, {"flavorid": flavorid, "project": ctx.project_id}
+    return anyone, {"flavorid": flavorid}
+
+
+async def _row(session: AsyncSession, ctx: RequestContext | None, flavorid: str) -> Flavor:
+    found = await session.execute(*_for(ctx, flavorid, _BY_FLAVORID, _VISIBLE_BY_FLAVORID))
+    row: Flavor | None = found.scalar_one_or_none()
     if row is None:
         raise not_found(flavorid)
     return row
@@ -126,20 +130,17 @@ _ST: Final = table_of(FlavorExtraSpec)
 _WITH_SPECS: Final = (select(_FT, _ST.c.key.label("spec_key"), _ST.c.value.label("spec_value"))
                       .select_from(_FT.outerjoin(_ST, _ST.c.flavor_id == _FT.c.id))
                       .where(_FT.c.flavorid == bindparam("flavorid")).order_by(_ST.c.id))
+_FP: Final = table_of(FlavorProject).c
 _VISIBLE_WITH_SPECS: Final = _WITH_SPECS.where(or_(
-    _FT.c.is_public == true(), _FT.c.id.in_(select(FlavorProject.flavor_id).where(
-        FlavorProject.project_id == bindparam("project")))))
+    _FT.c.is_public == true(), _FT.c.id.in_(select(_FP.flavor_id).where(
+        _FP.project_id == bindparam("project")))))
 
 
 async def get(store: Store, ctx: RequestContext | None, flavorid: str) -> FlavorRecord:
     """One flavor the caller may see (``ctx=None``: any flavor)."""
     async with store.read() as session:
-        if ctx is not None and not ctx.is_admin:
-            found = await session.execute(_VISIBLE_WITH_SPECS, {
-                "flavorid": flavorid, "project": ctx.project_id})
-        else:
-            found = await session.execute(_WITH_SPECS, {"flavorid": flavorid})
-        rows = found.all()
+        rows = (await session.execute(*_for(ctx, flavorid, _WITH_SPECS,
+                                            _VISIBLE_WITH_SPECS))).all()
     if not rows:
         raise not_found(flavorid)
     specs = {r.spec_key: r.spec_value for r in rows if r.spec_key is not None}
