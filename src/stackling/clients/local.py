@@ -120,6 +120,7 @@ class LocalClient(httpx.AsyncClient):
             return await super().request(method, url, content=content, json=json,
                                          params=params, headers=headers, **rest)
         raw_path, query = target
+        method = method.upper()  # as httpx sends it
         if params:
             if query:  # a query in the URL and params: httpx's own rules decide
                 return await super().request(method, url, content=content, json=json,
