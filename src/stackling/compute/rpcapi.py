@@ -667,12 +667,14 @@ class ConductorAPI:
             returns=InstanceReply)
 
     def event(self, instance_uuid: str, request_id: str, event: str, phase: str,
-              result: str | None = None, details: str | None = None) -> list[ActionEvent]:
+              result: str | None = None, details: str | None = None, *,
+              started: datetime | None = None) -> list[ActionEvent]:
         """An event to send along with an update (none without a request id)."""
         if not request_id:
             return []
         return [ActionEvent(instance_uuid=instance_uuid, request_id=request_id, event=event,
-                            phase=phase, result=result, details=details, host=self.host)]
+                            phase=phase, result=result, details=details, host=self.host,
+                            started=started)]
 
     async def action_event(self, instance_uuid: str, request_id: str, event: str, phase: str,
                            result: str | None = None, details: str | None = None,

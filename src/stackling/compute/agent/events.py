@@ -64,23 +64,23 @@ class EventSpan:
                 raise  # we are being cancelled ourselves
         return self._announcing
 
+    async def _closing(self) -> tuple[str, datetime | None]:
+        """The phase and start time that end the event: its finish if the start was shown,
+        else the whole event."""
+        return ("finish", None) if await self._settle() else ("done", self.started)
+
     async def end(self, result: str, details: str | None = None) -> list[ActionEvent]:
-        """The event to send with the step's final update: its finish, or the whole event
-        if its start was never shown."""
-        if not self.request_id:
-            return []
-        shown = await self._settle()
-        return [ActionEvent(instance_uuid=self.instance_uuid, request_id=self.request_id,
-                            event=self.event, phase="finish" if shown else "done",
-                            result=result, details=details, host=self.conductor.host,
-                            started=None if shown else self.started)]
+        """The event to send with the step's final update (none without a request id)."""
+        phase, started = await self._closing()
+        return self.conductor.event(self.instance_uuid, self.request_id, self.event, phase,
+                                    result, details, started=started)
 
     async def fail(self, details: str) -> None:
         """The step failed: record the event as an error now (on its own)."""
         try:
-            for e in await self.end("Error", details):
-                await self.conductor.action_event(e.instance_uuid, e.request_id, e.event,
-                                                  e.phase, e.result, e.details, e.started)
+            phase, started = await self._closing()
+            await self.conductor.action_event(self.instance_uuid, self.request_id, self.event,
+                                              phase, "Error", details, started)
         except StacklingError as exc:  # the step's own error is what the caller reports
             log.warning("could not record %s of %s as failed: %s", self.event,
                         self.instance_uuid, exc)
