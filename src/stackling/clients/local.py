@@ -116,15 +116,13 @@ class LocalClient(httpx.AsyncClient):
         target = (self._local.target(url) if isinstance(url, str) and plain
                   and (content is None or isinstance(content, bytes))
                   and (params is None or isinstance(params, dict)) else None)
-        if target is None:
+        if target is None or (params and target[1]):  # (a query in the URL and params:
+            # httpx's own rules decide)
             return await super().request(method, url, content=content, json=json,
                                          params=params, headers=headers, **rest)
         raw_path, query = target
         method = method.upper()  # as httpx sends it
         if params:
-            if query:  # a query in the URL and params: httpx's own rules decide
-                return await super().request(method, url, content=content, json=json,
-                                             params=params, headers=headers, **rest)
             query = urlencode([(k, _text(v)) for k, values in params.items()
                                for v in (values if isinstance(values, list | tuple)
                                          else [values])]).encode("ascii")
@@ -192,10 +190,9 @@ class _Exchange:
 
     async def answer(self) -> httpx.Response:
         """Run the app and read its whole answer (a simple call, see LocalClient)."""
-        task = asyncio.create_task(self._serve(), context=contextvars.Context())
+        task, status, headers = await self._begin()
+        parts = []
         try:
-            status, headers = await self.waiting(asyncio.shield(self.started))
-            parts = []
             while (chunk := await self.waiting(self.chunks.get())) is not None:
                 parts.append(chunk)
         except BaseException:
@@ -212,13 +209,18 @@ class _Exchange:
                                     request=self.request) from None
 
     async def run(self) -> httpx.Response:
+        task, status, headers = await self._begin()
+        return httpx.Response(status, headers=headers, stream=_Body(self, task))
+
+    async def _begin(self) -> tuple[asyncio.Task[None], int, list[tuple[bytes, bytes]]]:
+        """Start the app in a task of its own; its status and headers once it answers."""
         task = asyncio.create_task(self._serve(), context=contextvars.Context())
         try:
             status, headers = await self.waiting(asyncio.shield(self.started))
         except BaseException:
             task.cancel()
             raise
-        return httpx.Response(status, headers=headers, stream=_Body(self, task))
+        return task, status, headers
 
     async def _serve(self) -> None:
         try:
