@@ -92,12 +92,7 @@ def only_resources(spec: RequestSpec, ctx: FilterContext) -> bool:
 
 
 def wanted_of(spec: RequestSpec) -> tuple[tuple[tuple[str, int], ...], object]:
-    """The request's positive resource amounts and the key providers remember them by."""
-    return _wanted(spec)
-
-
-def _wanted(spec: RequestSpec) -> tuple[tuple[tuple[str, int], ...], object]:
-    """The request's positive resource amounts, and the key of that shape."""
+    """The request's positive resource amounts, and the key providers remember them by."""
     wanted = tuple((rc, amount) for rc, amount in spec.flavor.resources().items()
                    if amount > 0)
     key = _SHAPES.get(wanted)
@@ -129,7 +124,7 @@ def filters_for(spec: RequestSpec, ctx: FilterContext) -> list[Filter]:
         out.append(server_group_filter)
     if ctx.same_host is not None or ctx.different_host:
         out.append(hint_filters)
-    wanted, key = _wanted(spec)
+    wanted, key = wanted_of(spec)
 
     def fits(h: HostState, spec: RequestSpec, ctx: FilterContext) -> bool:
         # ProviderUsage.fits, with the request's non-zero amounts listed once per request
@@ -145,7 +140,7 @@ def filter_hosts(hosts: Iterable[HostState], spec: RequestSpec, ctx: FilterConte
     """The hosts that pass every filter, in order (the first ``limit`` of them)."""
     active = filters_for(spec, ctx)
     if len(active) == 2 and active[0] is compute_filter:  # service up + resources only
-        wanted, key = _wanted(spec)
+        wanted, key = wanted_of(spec)
         found = (h for h in hosts
                  if h.up and not h.disabled and h.provider.fits_wanted(key, wanted))
         return list(found if limit is None else islice(found, limit))

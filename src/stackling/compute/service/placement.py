@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -94,29 +94,23 @@ class ProviderUsage:
         return free
 
     def fits(self, resources: Mapping[str, int]) -> bool:
-        inventories, used = self.inventories, self.used
-        for rc, amount in resources.items():
-            if amount <= 0:
-                continue
-            inv = inventories.get(rc)
-            if inv is None or not inv.admits(amount, used.get(rc, 0)):
-                return False
-        return True
+        return self._admits((rc, amount) for rc, amount in resources.items() if amount > 0)
 
     def fits_wanted(self, key: object, wanted: tuple[tuple[str, int], ...]) -> bool:
         """:meth:`fits` for the positive amounts ``wanted``, remembered under ``key`` (one
         per request shape) until the provider changes."""
         known = self._fits.get(key)
         if known is None:
-            inventories, used = self.inventories, self.used
-            known = True
-            for rc, amount in wanted:
-                inv = inventories.get(rc)
-                if inv is None or not inv.admits(amount, used.get(rc, 0)):
-                    known = False
-                    break
-            self._fits[key] = known
+            known = self._fits[key] = self._admits(wanted)
         return known
+
+    def _admits(self, wanted: Iterable[tuple[str, int]]) -> bool:
+        inventories, used = self.inventories, self.used
+        for rc, amount in wanted:
+            inv = inventories.get(rc)
+            if inv is None or not inv.admits(amount, used.get(rc, 0)):
+                return False
+        return True
 
     def add(self, resources: Mapping[str, int]) -> None:
         for rc, amount in resources.items():
