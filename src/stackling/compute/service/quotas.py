@@ -8,8 +8,8 @@ SQLite), so concurrent creates are checked one after the other and none slips pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import bindparam, false, func, insert, literal, select, union_all, update
@@ -62,7 +62,6 @@ _PL: Final = table_of(ProjectLock)
 _NEW_LOCK: Final = insert(_PL).values(project_id=bindparam("key"), generation=1)
 _LOCK: Final = update(_PL).where(_PL.c.project_id == bindparam("key")).values(
     generation=_PL.c.generation + 1)
-_DEFAULT_CLASS: Final = select(QuotaClass).where(QuotaClass.class_name == DEFAULT_CLASS)
 # (on the tables' columns, not the mapped classes': SQLAlchemy runs such statements without
 # its ORM layer, about a third cheaper per execution)
 _IT: Final = table_of(Instance).c
@@ -81,30 +80,32 @@ async def lock(session: AsyncSession, key: str) -> None:
         await session.execute(_NEW_LOCK, {"key": key})
 
 
-async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[str, int]:
-    limits = {r: int(getattr(config, r)) for r in RESOURCES}
-    for row in (await session.execute(_DEFAULT_CLASS)).scalars():
-        if row.resource in limits or row.resource in LEGACY:
-            limits[row.resource] = row.hard_limit
-    return limits
-
-
-# every boot reads its project's limits: the default class's and the project's own rows,
-# in that order, as plain rows of one statement
+# the default class's rows; for a boot, the project's own rows after them (one statement)
 _QC: Final = table_of(QuotaClass).c
 _QP: Final = table_of(Quota).c
+_CLASS_ROWS: Final = select(literal(0).label("tier"), _QC.resource, _QC.hard_limit).where(
+    _QC.class_name == DEFAULT_CLASS)
 _LIMIT_ROWS: Final = union_all(
-    select(literal(0).label("tier"), _QC.resource, _QC.hard_limit).where(
-        _QC.class_name == DEFAULT_CLASS),
+    _CLASS_ROWS,
     select(literal(1).label("tier"), _QP.resource, _QP.hard_limit).where(
         _QP.project_id == bindparam("project"), _QP.user_id == ""),
 ).order_by("tier")
 
 
+async def defaults(session: AsyncSession, config: ComputeQuotaConfig) -> dict[str, int]:
+    return _limits(config, await session.execute(_CLASS_ROWS))
+
+
 async def limits_for(session: AsyncSession, project_id: str,
                      config: ComputeQuotaConfig) -> dict[str, int]:
+    return _limits(config, await session.execute(_LIMIT_ROWS, {"project": project_id}))
+
+
+def _limits(config: ComputeQuotaConfig, rows: Iterable[Any]) -> dict[str, int]:
+    """The configured limits, overridden by ``rows`` of (tier, resource, hard limit) in
+    order (resources stackling does not count are left out, legacy ones kept)."""
     limits = {r: int(getattr(config, r)) for r in RESOURCES}
-    for _, resource, hard_limit in await session.execute(_LIMIT_ROWS, {"project": project_id}):
+    for _, resource, hard_limit in rows:
         if resource in limits or resource in LEGACY:
             limits[resource] = hard_limit
     return limits
