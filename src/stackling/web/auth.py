@@ -42,24 +42,30 @@ class CachingValidator:
     answers the next validation, and that process may still call the revoked token valid
     (its own view of the revocations lags by up to its ``cache_ttl``, 2 s). So for
     ``settle`` seconds after a ``forget_all`` (and for any validation that was in flight
-    when it came) an answer is kept only until the window ends, then asked again."""
+    when it came) an answer is kept only until the window ends, then asked again.
+
+    ``generation`` (identity's own cache of its validations: its store's revision) drops
+    every answer kept before it last changed."""
 
     def __init__(self, inner: TokenValidator, ttl: float, size: int,
-                 settle: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 settle: float = 3.0, clock: Callable[[], float] = time.monotonic,
+                 generation: Callable[[], int] = lambda: 0) -> None:
         self.inner = inner
         self.clock = clock
+        self.generation = generation
         self.ttl = ttl
         self.size = size
         self.settle = settle
         self._settled_at = 0.0
-        self._cache: OrderedDict[str, tuple[float, RequestContext]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, int, RequestContext]] = OrderedDict()
 
     async def validate_context(self, token: str, request_id: str) -> RequestContext:
         now = self.clock()
+        generation = self.generation()
         hit = self._cache.get(token)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > now and hit[1] == generation:
             self._cache.move_to_end(token)
-            return dataclasses.replace(hit[1], request_id=request_id)
+            return dataclasses.replace(hit[2], request_id=request_id)
         context = await self.inner.validate_context(token, request_id)
         if self.size and self.ttl:
             until = now + self.ttl
@@ -68,7 +74,7 @@ class CachingValidator:
                 until = min(until, now + left)
             if now < self._settled_at:  # asked while a revocation may still be spreading
                 until = min(until, self._settled_at)
-            self._cache[token] = (until, context)
+            self._cache[token] = (until, generation, context)
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
         return context

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stackling.common.config import Config
 from stackling.common.context import RequestContext
-from stackling.common.timeutils import isotime, utcnow
+from stackling.common.timeutils import isotime
 from stackling.db.engine import create_engine, session_factory
 from stackling.db.migrate import upgrade
 from stackling.identity.service.auth import Authenticator
@@ -21,9 +19,10 @@ from stackling.identity.service.receipts import MultiFactor, ReceiptService
 from stackling.identity.service.revocations import Revocations
 from stackling.identity.service.store import Store
 from stackling.identity.service.tokens import ScopeInfo, TokenService, ValidatedToken
+from stackling.web.auth import CachingValidator
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-#: validated tokens kept for the in-process services (all dropped when full)
+#: validated tokens kept for the in-process services
 CONTEXTS_KEPT = 4096
 VERSION_TABLE = "alembic_version_identity"
 
@@ -50,7 +49,9 @@ class Identity:
             MultiFactor(self.store, ReceiptService(self.receipt_keys), conf.cache_ttl),
             credential_keys=self.credential_keys)
         # validated tokens of the in-process services' requests (see validate_context)
-        self._contexts: dict[str, tuple[int, float, RequestContext]] = {}
+        self._validations = CachingValidator(
+            _Uncached(self.tokens), ttl=conf.cache_ttl, size=CONTEXTS_KEPT,
+            generation=lambda: self.store.revision)
 
     async def start(self) -> None:
         """Migrate the database and make sure the key repositories exist."""
@@ -70,20 +71,17 @@ class Identity:
         revision: every write here, and every revocation another process announces,
         bumps it), for at most ``identity.cache_ttl`` seconds (what revocation checks
         already allow for changes made elsewhere) and never past the token's expiry."""
-        now = time.monotonic()
-        revision = self.store.revision
-        hit = self._contexts.get(token)
-        if hit is not None and hit[0] == revision and hit[1] > now:
-            return dataclasses.replace(hit[2], request_id=request_id)
-        vt = await self.tokens.validate(token)
-        context = to_context(vt, request_id)
-        left = (vt.data.expires_at - utcnow()).total_seconds()
-        if left > 0 and self.store.revision == revision:
-            if len(self._contexts) >= CONTEXTS_KEPT:
-                self._contexts.clear()
-            self._contexts[token] = (revision, now + min(self.config.identity.cache_ttl, left),
-                                     context)
-        return context
+        return await self._validations.validate_context(token, request_id)
+
+
+class _Uncached:
+    """Each validation afresh (what :class:`Identity` keeps in its cache)."""
+
+    def __init__(self, tokens: TokenService) -> None:
+        self.tokens = tokens
+
+    async def validate_context(self, token: str, request_id: str) -> RequestContext:
+        return to_context(await self.tokens.validate(token), request_id)
 
 
 def to_context(vt: ValidatedToken, request_id: str = "") -> RequestContext:
